@@ -1,0 +1,171 @@
+/**
+ * @module config
+ * The server's settings, from the environment and from flags (flags win). One table drives both
+ * parsing and `--help`, so every setting is listed with its default. Invalid input throws
+ * `ConfigError`, which the entry point prints as one line before exiting with code 2.
+ */
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+type Setting = { env: string; flag: string; default: string; help: string }
+
+export const SETTINGS = {
+  port: { env: 'PORT', flag: '--port', default: '3000', help: 'TCP port to listen on (0 picks a free one)' },
+  host: { env: 'HOST', flag: '--host', default: '0.0.0.0', help: 'address to listen on' },
+  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory' },
+  db: {
+    env: 'SESSION_DB',
+    flag: '--session-db',
+    default: './data/sessions.db',
+    help: 'SQLite file (its folder is created)',
+  },
+  secret: {
+    env: 'SESSION_SECRET',
+    flag: '--session-secret',
+    default: '',
+    help: 'comma-separated signing secrets, each >= 32 characters; the first signs, all verify. Unset outside production: generated and kept beside the database',
+  },
+  cookieName: { env: 'SESSION_COOKIE_NAME', flag: '--session-cookie-name', default: 'id', help: 'session cookie name' },
+  secure: {
+    env: 'SESSION_COOKIE_SECURE',
+    flag: '--session-cookie-secure',
+    default: 'auto',
+    help: 'auto (Secure over https) | true | false',
+  },
+  idleTimeout: {
+    env: 'SESSION_IDLE_TIMEOUT',
+    flag: '--session-idle-timeout',
+    default: '1800',
+    help: 'seconds of inactivity before a session expires',
+  },
+  absoluteTimeout: {
+    env: 'SESSION_ABSOLUTE_TIMEOUT',
+    flag: '--session-absolute-timeout',
+    default: '86400',
+    help: 'seconds after creation before a session expires, however active',
+  },
+  touchInterval: {
+    env: 'SESSION_TOUCH_INTERVAL',
+    flag: '--session-touch-interval',
+    default: '60',
+    help: 'a request that changes nothing refreshes the idle deadline at most this often (seconds)',
+  },
+  maxBytes: {
+    env: 'SESSION_MAX_BYTES',
+    flag: '--session-max-bytes',
+    default: '16384',
+    help: 'largest serialised session, in bytes',
+  },
+  pruneInterval: {
+    env: 'SESSION_PRUNE_INTERVAL',
+    flag: '--session-prune-interval',
+    default: '60',
+    help: 'seconds between sweeps of expired sessions (0 turns it off)',
+  },
+  busyTimeout: {
+    env: 'SESSION_DB_BUSY_TIMEOUT',
+    flag: '--session-db-busy-timeout',
+    default: '5000',
+    help: 'milliseconds a write waits for another process holding the SQLite lock',
+  },
+} satisfies Record<string, Setting>
+
+export type Config = {
+  port: number
+  host: string
+  store: 'sqlite' | 'memory'
+  db: string
+  /** Empty when unset: the entry point generates or loads one (see secrets.ts). */
+  secrets: string[]
+  cookieName: string
+  secure: boolean | 'auto'
+  idleTimeout: number
+  absoluteTimeout: number
+  touchInterval: number
+  maxBytes: number
+  pruneInterval: number
+  busyTimeout: number
+  production: boolean
+}
+
+type Raw = Record<keyof typeof SETTINGS, string>
+
+/** Settings from `env`, overridden by `--flag value` / `--flag=value` in `args`. */
+export function parseConfig(args: readonly string[], env: Record<string, string | undefined>): Config {
+  const raw = {} as Raw
+  for (const [name, setting] of Object.entries(SETTINGS) as [keyof Raw, Setting][]) {
+    raw[name] = env[setting.env] ?? setting.default
+  }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg]
+    const name = (Object.keys(SETTINGS) as (keyof Raw)[]).find((key) => SETTINGS[key].flag === flag)
+    if (!name) throw new ConfigError(`unknown argument ${JSON.stringify(arg)} (see --help)`)
+    const value = inline ?? args[++i]
+    if (value === undefined) throw new ConfigError(`${flag} needs a value`)
+    raw[name] = value
+  }
+  const store = raw.store.trim().toLowerCase()
+  if (store !== 'sqlite' && store !== 'memory') {
+    throw new ConfigError(`SESSION_STORE must be sqlite or memory, not ${JSON.stringify(raw.store)}`)
+  }
+  const secure = raw.secure.trim().toLowerCase()
+  if (!['auto', 'true', 'false'].includes(secure)) {
+    throw new ConfigError(`SESSION_COOKIE_SECURE must be auto, true or false, not ${JSON.stringify(raw.secure)}`)
+  }
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(raw.cookieName)) {
+    throw new ConfigError(`SESSION_COOKIE_NAME ${JSON.stringify(raw.cookieName)} is not a valid cookie name`)
+  }
+  if (raw.db.trim() === '') throw new ConfigError('SESSION_DB must not be empty')
+  const port = integer('port', raw.port, 0, 65_535)
+  const idleTimeout = integer('idleTimeout', raw.idleTimeout, 1)
+  return {
+    port,
+    host: raw.host,
+    store,
+    db: raw.db,
+    secrets: raw.secret.split(',').map((s) => s.trim()).filter(Boolean),
+    cookieName: raw.cookieName,
+    secure: secure === 'auto' ? 'auto' : secure === 'true',
+    idleTimeout,
+    absoluteTimeout: integer('absoluteTimeout', raw.absoluteTimeout, 1),
+    touchInterval: integer('touchInterval', raw.touchInterval, 0),
+    maxBytes: integer('maxBytes', raw.maxBytes, 64),
+    pruneInterval: integer('pruneInterval', raw.pruneInterval, 0),
+    busyTimeout: integer('busyTimeout', raw.busyTimeout, 0),
+    // Read at run time from the real environment: a compiled build inlines process.env.NODE_ENV.
+    production: env.NODE_ENV === 'production',
+  }
+}
+
+function integer(name: keyof typeof SETTINGS, text: string, min: number, max = 2 ** 31 - 1): number {
+  const value = Number(text.trim())
+  if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    const { env, flag } = SETTINGS[name]
+    throw new ConfigError(`${env} (${flag}) must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`)
+  }
+  return value
+}
+
+/** The text of `--help`: commands, then every setting with its variable, flag and default. */
+export function helpText(): string {
+  const rows = Object.values(SETTINGS).map(
+    (s: Setting) => `  ${s.flag.padEnd(28)} ${s.env.padEnd(26)} ${s.help}${s.default ? ` (default: ${s.default})` : ''}`
+  )
+  return [
+    'session-counter: a view counter on server-side sessions (Elysia on Bun)',
+    '',
+    'Usage:',
+    '  session-counter [flags]          start the server',
+    '  session-counter healthcheck      exit 0 when the server on PORT answers /healthz, else 1',
+    '  session-counter secret generate  print a new random secret for SESSION_SECRET',
+    '  session-counter --help           this text',
+    '',
+    'Settings (flags win over environment variables):',
+    `  ${'flag'.padEnd(28)} ${'variable'.padEnd(26)} meaning`,
+    ...rows,
+    '  NODE_ENV=production requires SESSION_SECRET.',
+  ].join('\n')
+}

@@ -1,0 +1,91 @@
+/**
+ * @module main
+ * The entry point of `session-counter`: reads the configuration, opens the store, serves, and on
+ * SIGTERM or SIGINT stops accepting, finishes requests in flight, closes the store and exits 0.
+ * Invalid configuration: one line on stderr and exit code 2.
+ */
+import { resolve } from 'node:path'
+import { createApp } from './app'
+import { ConfigError, helpText, parseConfig, type Config } from './config'
+import { createLogger, type Logger } from './log'
+import { generateSecret, resolveSecrets } from './secrets'
+import { memoryStore, sqliteStore, type SessionStore } from './session'
+
+const log = createLogger()
+
+function fail(message: string): never {
+  process.stderr.write(`session-counter: ${message}\n`)
+  process.exit(2)
+}
+
+function openStore(config: Config, logger: Logger): SessionStore {
+  const common = { pruneIntervalMs: config.pruneInterval * 1000, warn: logger.warn }
+  if (config.store === 'memory') return memoryStore(common)
+  try {
+    return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, ...common })
+  } catch (error) {
+    throw new ConfigError(`cannot open the session database ${resolve(config.db)}: ${(error as Error).message}`)
+  }
+}
+
+async function healthcheck(config: Config): Promise<number> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${config.port}/healthz`, { signal: AbortSignal.timeout(2000) })
+    return response.ok ? 0 : 1
+  } catch {
+    return 1
+  }
+}
+
+async function serve(config: Config) {
+  const secrets = resolveSecrets(config, log.warn)
+  const store = openStore(config, log)
+  const app = createApp({
+    store,
+    secrets,
+    cookieName: config.cookieName,
+    secure: config.secure,
+    idleTimeout: config.idleTimeout,
+    absoluteTimeout: config.absoluteTimeout,
+    touchInterval: config.touchInterval,
+    maxBytes: config.maxBytes,
+    logError: log.error,
+  }).listen({ port: config.port, hostname: config.host })
+  const where = config.store === 'sqlite' ? `, database ${resolve(config.db)}` : ''
+  log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info(`${signal}: finishing requests in flight`)
+    try {
+      await app.stop()
+      await store.close()
+      log.info('stopped')
+      process.exit(0)
+    } catch (error) {
+      log.error(`shutdown failed: ${(error as Error).message}`)
+      process.exit(1)
+    }
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+const args = process.argv.slice(2)
+try {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(helpText())
+  } else if (args[0] === 'secret') {
+    if (args[1] !== 'generate' || args.length > 2) fail('usage: session-counter secret generate')
+    console.log(generateSecret())
+  } else if (args[0] === 'healthcheck') {
+    process.exit(await healthcheck(parseConfig(args.slice(1), process.env)))
+  } else {
+    await serve(parseConfig(args, process.env))
+  }
+} catch (error) {
+  if (error instanceof ConfigError) fail(error.message)
+  throw error
+}

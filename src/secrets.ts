@@ -1,0 +1,52 @@
+/**
+ * @module secrets
+ * Where the signing secrets come from when SESSION_SECRET is unset: in production nowhere (an
+ * error), in development a generated secret kept beside the database (mode 0600) so that
+ * sessions survive restarts.
+ */
+import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { ConfigError, type Config } from './config'
+import { MIN_SECRET_LENGTH } from './session/options'
+
+/** A new secret: 48 random bytes, base64url (64 characters). */
+export function generateSecret(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString('base64url')
+}
+
+const HOW_TO =
+  'set SESSION_SECRET to one or more comma-separated secrets of at least 32 characters (make one with `session-counter secret generate`)'
+
+/** The secrets to sign with; `warn` is told when one was generated or loaded from a file. */
+export function resolveSecrets(config: Config, warn: (message: string) => void): string[] {
+  if (config.secrets.length > 0) {
+    const short = config.secrets.findIndex((secret) => secret.length < MIN_SECRET_LENGTH)
+    if (short >= 0) {
+      throw new ConfigError(`SESSION_SECRET: secret #${short + 1} is shorter than ${MIN_SECRET_LENGTH} characters; ${HOW_TO}`)
+    }
+    return config.secrets
+  }
+  if (config.production) throw new ConfigError(`SESSION_SECRET is required when NODE_ENV=production: ${HOW_TO}`)
+  if (config.store === 'memory') {
+    warn('SESSION_SECRET is unset: using a random secret for this process only (memory store)')
+    return [generateSecret()]
+  }
+  const file = join(dirname(config.db), 'session-secret')
+  try {
+    mkdirSync(dirname(file), { recursive: true })
+    try {
+      // 'wx' fails when the file exists, so two processes starting together agree on one secret.
+      writeFileSync(file, generateSecret() + '\n', { flag: 'wx', mode: 0o600 })
+      warn(`SESSION_SECRET is unset: generated one and kept it in ${file}; set SESSION_SECRET in production`)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      warn(`SESSION_SECRET is unset: using the generated secret in ${file}`)
+    }
+    chmodSync(file, 0o600)
+    const secret = readFileSync(file, 'utf8').trim()
+    if (secret.length < MIN_SECRET_LENGTH) throw new Error(`it holds fewer than ${MIN_SECRET_LENGTH} characters`)
+    return [secret]
+  } catch (error) {
+    throw new ConfigError(`cannot use the secret file ${file}: ${(error as Error).message}; ${HOW_TO}`)
+  }
+}

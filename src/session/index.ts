@@ -1,0 +1,13 @@
+/**
+ * @module session
+ * Server-side sessions for Elysia on Bun: the plugin, the store contract and the stores.
+ */
+export { session } from './plugin'
+export type { SessionOptions, SessionLogger } from './options'
+export { Session, type NumericKeys } from './session'
+export type { SessionStore, SessionRecord, SessionData, SessionChanges, WriteOptions } from './store'
+export { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
+export { memoryStore, type MemoryStoreOptions } from './stores/memory'
+export { sqliteStore, type SqliteStoreOptions } from './stores/sqlite'
+export { sign, unsign } from './signing'
+export { generateId, storeKey } from './ids'

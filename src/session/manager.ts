@@ -1,0 +1,176 @@
+/**
+ * @module manager
+ * Loads a request's session from its cookie and commits it before the response is built. Every
+ * store fault becomes a `SessionStoreError` (503, logged once here), so nothing is reported as
+ * saved that was not.
+ */
+import { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
+import { generateId, isWellFormedId, storeKey } from './ids'
+import type { ResolvedSessionOptions } from './options'
+import { Session, type SessionEngine, type SessionState } from './session'
+import { sign, unsign } from './signing'
+import type { SessionData, SessionRecord } from './store'
+
+/** The cookie to write on the response, if any. */
+export type CookieWrite = { value: string; maxAge: number }
+
+export type SessionManager = {
+  load<T extends SessionData>(cookieValue: unknown): Promise<Session<T>>
+  /** Writes what the request changed. @returns the cookie to send, or undefined for none. */
+  commit(session: Session<any>): Promise<CookieWrite | undefined>
+}
+
+const states = new WeakMap<Session<any>, SessionState>()
+
+export function createSessionManager(options: ResolvedSessionOptions): SessionManager {
+  const { store, secrets, now, idleMs, absoluteMs, touchMs, maxBytes, logger } = options
+
+  /** Runs a store call; a system fault is logged and becomes a 503. */
+  const guarded = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call()
+    } catch (error) {
+      if (error instanceof SessionTooLargeError || error instanceof SessionValueError) throw error
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+      logger.error(`session store ${operation} failed: ${reason}`)
+      throw new SessionStoreError(`session store ${operation} failed`, { cause: error })
+    }
+  }
+
+  const deadline = (createdAt: number, at: number) => Math.min(at + idleMs, createdAt + absoluteMs)
+  const freshState = (): SessionState => ({
+    id: undefined,
+    key: undefined,
+    createdAt: 0,
+    lastSeenAt: 0,
+    expiresAt: 0,
+    data: {},
+    changed: new Map(),
+    deleted: new Set(),
+    sendCookie: false,
+    clearCookie: false,
+  })
+  /**
+   * The record vanished (expired or destroyed by a parallel request): like a missing record, that
+   * is "no session". Only this request's own changes carry over, into a new session.
+   */
+  const orphan = (state: SessionState) => {
+    state.id = state.key = undefined
+    state.data = Object.fromEntries(state.changed)
+    state.deleted.clear()
+    state.sendCookie = false
+  }
+  const writeOptions = (state: SessionState, at: number) => ({
+    now: at,
+    expiresAt: deadline(state.createdAt, at),
+    maxBytes,
+  })
+  const stored = (state: SessionState, at: number, expiresAt: number) => {
+    state.lastSeenAt = at
+    state.expiresAt = expiresAt
+    state.sendCookie = true
+  }
+
+  const engine: SessionEngine = {
+    newId(state) {
+      return (state.id = generateId())
+    },
+    async increment(state, field, by) {
+      const pending = state.changed.has(field) || state.deleted.has(field)
+      if (state.key !== undefined && !pending) {
+        const at = now()
+        const write = writeOptions(state, at)
+        const value = await guarded('increment', () => store.increment(state.key!, field, by, write))
+        if (value !== undefined) {
+          state.data[field] = value
+          stored(state, at, write.expiresAt)
+          return value
+        }
+        orphan(state)
+      }
+      // Not stored yet, or this request already changed the field: the commit will write it.
+      const current = state.data[field] ?? 0
+      if (typeof current !== 'number') {
+        throw new SessionValueError(`cannot increment "${field}": it holds a ${typeof current}`)
+      }
+      state.data[field] = current + by
+      state.changed.set(field, current + by)
+      state.deleted.delete(field)
+      return current + by
+    },
+    async regenerate(state) {
+      const id = generateId()
+      if (state.key !== undefined) {
+        const key = storeKey(id)
+        const moved = await guarded('rename', () => store.rename(state.key!, key, now()))
+        if (!moved) orphan(state)
+        else state.key = key
+      }
+      state.id = id
+      state.sendCookie = state.key !== undefined
+    },
+    async destroy(state) {
+      if (state.key !== undefined) await guarded('destroy', () => store.destroy(state.key!))
+      Object.assign(state, freshState(), { clearCookie: true })
+    },
+  }
+
+  const load = async <T extends SessionData>(cookieValue: unknown): Promise<Session<T>> => {
+    const state = freshState()
+    const session = new Session<T>(state, engine)
+    states.set(session, state)
+    if (typeof cookieValue !== 'string') return session
+    const verified = unsign(cookieValue, secrets)
+    if (!verified || !isWellFormedId(verified.value)) return session
+    const key = storeKey(verified.value)
+    const at = now()
+    const record: SessionRecord | undefined = await guarded('read', () => store.get(key, at))
+    // The store applies expiresAt; timeouts are checked again in case they were shortened since.
+    if (!record || at >= deadline(record.createdAt, record.lastSeenAt)) return session
+    Object.assign(state, {
+      id: verified.value,
+      key,
+      createdAt: record.createdAt,
+      lastSeenAt: record.lastSeenAt,
+      expiresAt: Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt)),
+      data: record.data,
+      sendCookie: verified.secretIndex > 0, // verified by an older secret: re-sign with the first
+    })
+    return session
+  }
+
+  const commit = async (session: Session<any>): Promise<CookieWrite | undefined> => {
+    const state = states.get(session)
+    if (!state) return undefined
+    const at = now()
+    const hasChanges = state.changed.size > 0 || state.deleted.size > 0
+    if (hasChanges && state.key !== undefined) {
+      const changes = { set: Object.fromEntries(state.changed), unset: [...state.deleted] }
+      const write = writeOptions(state, at)
+      const merged = await guarded('update', () => store.update(state.key!, changes, write))
+      if (merged) stored(state, at, write.expiresAt)
+      else orphan(state)
+    }
+    if (state.key === undefined && Object.keys(state.data).length > 0) {
+      // Lazy creation: the first commit that leaves data behind creates the record.
+      const id = state.id ?? generateId()
+      const key = storeKey(id)
+      const record = { data: state.data, createdAt: at, lastSeenAt: at, expiresAt: deadline(at, at) }
+      await guarded('create', () => store.create(key, record, maxBytes))
+      Object.assign(state, { id, key, createdAt: at })
+      stored(state, at, record.expiresAt)
+    } else if (state.key !== undefined && !state.sendCookie && at - state.lastSeenAt >= touchMs) {
+      const expiresAt = deadline(state.createdAt, at)
+      if (await guarded('touch', () => store.touch(state.key!, at, expiresAt))) stored(state, at, expiresAt)
+    }
+    if (state.key !== undefined && state.sendCookie) {
+      return {
+        value: sign(state.id!, secrets[0]!),
+        maxAge: Math.max(1, Math.floor((state.expiresAt - at) / 1000)),
+      }
+    }
+    return state.clearCookie ? { value: '', maxAge: 0 } : undefined
+  }
+
+  return { load, commit }
+}

@@ -1,0 +1,53 @@
+/**
+ * @module plugin
+ * The Elysia plugin: `session<T>(options)` gives every route registered after it a typed
+ * `session`. It loads in `resolve` and commits in `onAfterHandle`, both scoped to the app that
+ * uses it: a commit error there becomes that request's error response (no Set-Cookie), whereas
+ * `mapResponse` errors would bypass error handling and `onAfterResponse` runs after the reply.
+ */
+import { Elysia } from 'elysia'
+import { createSessionManager } from './manager'
+import { resolveSessionOptions, type SessionOptions } from './options'
+import type { Session } from './session'
+import type { SessionData } from './store'
+
+/**
+ * Server-side sessions keyed by a random ID in a signed cookie.
+ *
+ * @example
+ * import { Elysia } from 'elysia'
+ * import { session, sqliteStore } from './session'
+ *
+ * type Data = { views: number; userId?: string }
+ * const app = new Elysia()
+ *   .use(session<Data>({ store: sqliteStore({ path: 'sessions.db' }), secrets: [secret] }))
+ *   .get('/', async ({ session }) => `views: ${await session.increment('views')}`)
+ */
+export function session<T extends SessionData = SessionData>(options: SessionOptions) {
+  const resolved = resolveSessionOptions(options)
+  const manager = createSessionManager(resolved)
+  const { cookieName, secure } = resolved
+
+  // The seed must be a string: Elysia dedupes plugins by JSON.stringify(seed), and a store object
+  // stringifies to "{}", which would silently drop a second session plugin.
+  return new Elysia({ name: 'session', seed: cookieName })
+    .resolve({ as: 'scoped' }, async ({ cookie, set }) => {
+      set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
+      return { session: await manager.load<T>(cookie[cookieName]?.value) as Session<T> }
+    })
+    .onAfterHandle({ as: 'scoped' }, async ({ session, cookie, set, request }) => {
+      // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
+      if (!session) return
+      const write = await manager.commit(session)
+      if (!write) return
+      set.headers['cache-control'] = 'no-store'
+      cookie[cookieName]!.set({
+        value: write.value,
+        maxAge: write.maxAge,
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: secure === 'auto' ? request.url.startsWith('https:') : secure,
+      })
+    })
+}

@@ -1,0 +1,86 @@
+/**
+ * @module store
+ * The contract between the session layer and a storage engine. One file per engine lives in
+ * `stores/`; every engine passes the shared conformance suite in `tests/session/stores/`.
+ *
+ * Keys are SHA-256 digests of session IDs (see `ids.ts`), never IDs. All times are epoch
+ * milliseconds handed in by the caller, so that one injectable clock governs expiry everywhere.
+ *
+ * The contract, for every method:
+ * - A record that is missing or expired (`expiresAt <= now`) is "no session": `undefined` or
+ *   `false`, never an error. (Tampered cookies never reach a store: the caller rejects them.)
+ * - A thrown error means a system fault (disk full, lock timeout, connection lost). The caller
+ *   turns it into a 503 for that request and reports nothing as saved.
+ * - A write that resolves is durable as far as the engine goes: the caller acknowledges it to the
+ *   client only after that.
+ */
+
+/** The data a session holds: JSON-serialisable values by key. */
+export type SessionData = Record<string, unknown>
+
+export type SessionRecord = {
+  data: SessionData
+  /** When the session was created; the absolute timeout counts from here. */
+  createdAt: number
+  /** The last write or touch; the idle timeout counts from here. */
+  lastSeenAt: number
+  /** The earlier of the idle and the absolute deadline. */
+  expiresAt: number
+}
+
+/** The keys one request changed: merged onto the current record, never a whole stale copy. */
+export type SessionChanges = {
+  set: SessionData
+  unset: readonly string[]
+}
+
+/** Timing and limits for a write. */
+export type WriteOptions = {
+  now: number
+  /** The new deadline of the record: the caller applies both timeouts. */
+  expiresAt: number
+  /** The largest serialised data allowed; larger throws `SessionTooLargeError`. */
+  maxBytes: number
+}
+
+export interface SessionStore {
+  /** The record at `key`, or `undefined` when it is missing or expired at `now`. */
+  get(key: string, now: number): Promise<SessionRecord | undefined>
+
+  /** Writes a new record at `key`. Keys come from 256-bit IDs, so a collision is a system fault. */
+  create(key: string, record: SessionRecord, maxBytes: number): Promise<void>
+
+  /**
+   * Applies `changes` to the current record in one atomic step and moves its deadline.
+   * @returns the merged data, or `undefined` when the record is missing or expired (nothing written).
+   */
+  update(key: string, changes: SessionChanges, options: WriteOptions): Promise<SessionData | undefined>
+
+  /**
+   * Adds `by` to the number at `field` (missing counts as 0) in one atomic step and moves the
+   * deadline. Throws `SessionValueError` when the field holds something other than a number.
+   * @returns the new value, or `undefined` when the record is missing or expired.
+   */
+  increment(key: string, field: string, by: number, options: WriteOptions): Promise<number | undefined>
+
+  /** Moves the deadline and `lastSeenAt` only. @returns false when the record is missing or expired. */
+  touch(key: string, now: number, expiresAt: number): Promise<boolean>
+
+  /**
+   * Moves the record at `fromKey` to `toKey`, data and timestamps kept, in one atomic step.
+   * @returns false when there is no live record at `fromKey`.
+   */
+  rename(fromKey: string, toKey: string, now: number): Promise<boolean>
+
+  /** Deletes the record. Deleting a missing record is not an error. */
+  destroy(key: string): Promise<void>
+
+  /** Deletes up to `limit` records expired at `now`. @returns how many it deleted. */
+  prune(now: number, limit: number): Promise<number>
+
+  /** Resolves when the engine answers; throws when it does not (readiness checks). */
+  ping(): Promise<void>
+
+  /** Stops timers and releases the engine. Pending writes finish first. */
+  close(): Promise<void>
+}

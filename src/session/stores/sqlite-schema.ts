@@ -1,0 +1,35 @@
+/**
+ * @module sqlite-schema
+ * The SQLite schema and its migrations, tracked in `PRAGMA user_version`. Each entry upgrades
+ * the schema by one version; they run in one IMMEDIATE transaction, so two processes starting
+ * on one file migrate it once.
+ */
+import type { Database } from 'bun:sqlite'
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE sessions (
+     key TEXT PRIMARY KEY,          -- SHA-256 of the session ID, never the ID
+     data TEXT NOT NULL,            -- JSON object
+     created_at INTEGER NOT NULL,   -- epoch ms; the absolute timeout counts from here
+     last_seen_at INTEGER NOT NULL, -- epoch ms; the last write or touch
+     expires_at INTEGER NOT NULL    -- epoch ms; the earlier of the idle and absolute deadlines
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX sessions_by_expiry ON sessions (expires_at);`,
+]
+
+/** The schema version this program writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+/** Brings the database to `SCHEMA_VERSION`; refuses a database written by a newer program. */
+export function migrate(db: Database): void {
+  db.transaction(() => {
+    const { user_version: current } = db.query<{ user_version: number }, []>('PRAGMA user_version').get()!
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `session database schema version ${current} is newer than this program supports (${SCHEMA_VERSION})`
+      )
+    }
+    for (let version = current; version < SCHEMA_VERSION; version++) db.run(MIGRATIONS[version]!)
+    if (current !== SCHEMA_VERSION) db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+  }).immediate()
+}
