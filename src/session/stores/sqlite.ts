@@ -68,7 +68,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     `UPDATE sessions
      SET data = json_set(data, ?2, coalesce(json_extract(data, ?2), 0) + ?3), last_seen_at = ?4, expires_at = ?5
      WHERE key = ?1 AND expires_at > ?4
-       AND coalesce(json_type(data, ?2), 'integer') IN ('integer', 'real')
+       AND CASE WHEN json_valid(data) THEN coalesce(json_type(data, ?2), 'integer') IN ('integer', 'real') END
        AND octet_length(data) + length(?2) + 40 <= ?6
      RETURNING json_extract(data, ?2) AS value`
   )
@@ -134,7 +134,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
       const [row, data] = found
       return { data, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at }
     },
-    create(key, record: SessionRecord, maxBytes) {
+    async create(key, record: SessionRecord, maxBytes) {
       const json = encodeData(record.data, maxBytes)
       return write(() => {
         insert.run(key, json, record.createdAt, record.lastSeenAt, record.expiresAt)

@@ -1,0 +1,175 @@
+/**
+ * The store contract (src/session/store.ts) as tests: every store runs this one suite.
+ * `open` returns a fresh, empty store; `close` is called after each test.
+ */
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { SessionTooLargeError, SessionValueError } from '../../../src/session/errors'
+import { storeKey } from '../../../src/session/ids'
+import type { SessionRecord, SessionStore } from '../../../src/session/store'
+
+const T0 = 1_700_000_000_000
+const HOUR = 3_600_000
+const MAX = 16_384
+
+export function record(data: SessionRecord['data'], at = T0, expiresAt = at + HOUR): SessionRecord {
+  return { data, createdAt: at, lastSeenAt: at, expiresAt }
+}
+
+let counter = 0
+/** A distinct store key per call, shaped like the real ones. */
+export const key = () => storeKey(`conformance-${process.pid}-${Date.now()}-${counter++}`)
+
+export function storeConformance(name: string, open: () => Promise<SessionStore> | SessionStore) {
+  describe(`${name} store conformance`, () => {
+    let store: SessionStore
+    beforeEach(async () => {
+      store = await open()
+    })
+    afterEach(async () => {
+      await store.close()
+    })
+    const write = (at: number, expiresAt = at + HOUR) => ({ now: at, expiresAt, maxBytes: MAX })
+
+    test('a missing key is no session, not an error', async () => {
+      expect(await store.get(key(), T0)).toBeUndefined()
+    })
+
+    test('create then get returns the data and timestamps', async () => {
+      const k = key()
+      const data = { views: 3, name: 'Zoë ✓', nested: { list: [1, 'two', null], ok: true } }
+      await store.create(k, record(data), MAX)
+      expect(await store.get(k, T0 + 1)).toEqual(record(data))
+    })
+
+    test('a record is gone once its deadline has passed', async () => {
+      const k = key()
+      await store.create(k, record({ a: 1 }, T0, T0 + 1000), MAX)
+      expect(await store.get(k, T0 + 999)).toBeDefined()
+      expect(await store.get(k, T0 + 1000)).toBeUndefined()
+    })
+
+    test('update writes only the changed keys onto the current record', async () => {
+      const k = key()
+      await store.create(k, record({ a: 1, b: 1, c: 1 }), MAX)
+      // Two requests that loaded the same copy change different keys: both survive.
+      await store.update(k, { set: { a: 2 }, unset: [] }, write(T0 + 10))
+      const merged = await store.update(k, { set: { b: 2 }, unset: ['c'] }, write(T0 + 20))
+      expect(merged).toEqual({ a: 2, b: 2 })
+      const got = await store.get(k, T0 + 30)
+      expect(got?.data).toEqual({ a: 2, b: 2 })
+      expect(got?.lastSeenAt).toBe(T0 + 20)
+      expect(got?.expiresAt).toBe(T0 + 20 + HOUR)
+      expect(got?.createdAt).toBe(T0)
+    })
+
+    test('update of a missing or expired record writes nothing', async () => {
+      const k = key()
+      expect(await store.update(k, { set: { a: 1 }, unset: [] }, write(T0))).toBeUndefined()
+      expect(await store.get(k, T0)).toBeUndefined()
+      await store.create(k, record({ a: 1 }, T0, T0 + 10), MAX)
+      expect(await store.update(k, { set: { a: 2 }, unset: [] }, write(T0 + 10))).toBeUndefined()
+      expect(await store.get(k, T0 + 5)).toEqual(record({ a: 1 }, T0, T0 + 10))
+    })
+
+    test('increment counts from 0, adds, and moves the deadline', async () => {
+      const k = key()
+      await store.create(k, record({ other: 'x' }), MAX)
+      expect(await store.increment(k, 'views', 1, write(T0 + 1))).toBe(1)
+      expect(await store.increment(k, 'views', 5, write(T0 + 2))).toBe(6)
+      const got = await store.get(k, T0 + 3)
+      expect(got?.data).toEqual({ other: 'x', views: 6 })
+      expect(got?.expiresAt).toBe(T0 + 2 + HOUR)
+    })
+
+    test('parallel increments are exact and each sees its own value', async () => {
+      const k = key()
+      await store.create(k, record({ views: 0 }), MAX)
+      const values = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => store.increment(k, 'views', 1, write(T0 + i)))
+      )
+      expect(new Set(values).size).toBe(100)
+      expect(values.toSorted((a, b) => a! - b!)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+      expect((await store.get(k, T0 + 200))?.data).toEqual({ views: 100 })
+    })
+
+    test('increment of a missing or expired record is undefined', async () => {
+      const k = key()
+      expect(await store.increment(k, 'views', 1, write(T0))).toBeUndefined()
+      await store.create(k, record({ views: 1 }, T0, T0 + 10), MAX)
+      expect(await store.increment(k, 'views', 1, write(T0 + 10))).toBeUndefined()
+      expect(await store.get(k, T0 + 10)).toBeUndefined()
+    })
+
+    test('increment of a non-number fails and leaves the record as it was', async () => {
+      const k = key()
+      await store.create(k, record({ views: 'many' }), MAX)
+      expect(store.increment(k, 'views', 1, write(T0 + 1))).rejects.toBeInstanceOf(SessionValueError)
+      expect(await store.get(k, T0 + 2)).toEqual(record({ views: 'many' }))
+    })
+
+    test('field names that need quoting still increment', async () => {
+      const k = key()
+      await store.create(k, record({}), MAX)
+      for (const field of ['a.b', 'with "quotes"', '$[0]', 'ünï']) {
+        expect(await store.increment(k, field, 2, write(T0 + 1))).toBe(2)
+      }
+      expect((await store.get(k, T0 + 2))?.data).toEqual({ 'a.b': 2, 'with "quotes"': 2, '$[0]': 2, ünï: 2 })
+    })
+
+    test('touch moves only the deadline and last-seen time', async () => {
+      const k = key()
+      await store.create(k, record({ a: 1 }, T0, T0 + 100), MAX)
+      expect(await store.touch(k, T0 + 50, T0 + 500)).toBe(true)
+      expect(await store.get(k, T0 + 200)).toEqual({ data: { a: 1 }, createdAt: T0, lastSeenAt: T0 + 50, expiresAt: T0 + 500 })
+      expect(await store.touch(key(), T0, T0 + 500)).toBe(false)
+      expect(await store.touch(k, T0 + 500, T0 + 900)).toBe(false)
+    })
+
+    test('rename moves the record with its data and times', async () => {
+      const from = key()
+      const to = key()
+      await store.create(from, record({ user: 'u1' }), MAX)
+      expect(await store.rename(from, to, T0 + 1)).toBe(true)
+      expect(await store.get(from, T0 + 2)).toBeUndefined()
+      expect(await store.get(to, T0 + 2)).toEqual(record({ user: 'u1' }))
+      expect(await store.rename(key(), key(), T0)).toBe(false)
+    })
+
+    test('destroy deletes; destroying a missing record is not an error', async () => {
+      const k = key()
+      await store.create(k, record({ a: 1 }), MAX)
+      await store.destroy(k)
+      expect(await store.get(k, T0)).toBeUndefined()
+      await store.destroy(k)
+      await store.destroy(key())
+    })
+
+    test('prune deletes expired records only, at most `limit` at a time', async () => {
+      const live = key()
+      await store.create(live, record({ live: true }, T0, T0 + HOUR), MAX)
+      const dead = [key(), key(), key()]
+      for (const k of dead) await store.create(k, record({ dead: true }, T0, T0 + 10), MAX)
+      const first = await store.prune(T0 + 20, 2)
+      const second = await store.prune(T0 + 20, 2)
+      // Engines with native expiry (Redis) may report 0: the records are gone either way.
+      expect(first + second === 3 || first + second === 0).toBe(true)
+      for (const k of dead) expect(await store.get(k, T0 + 5)).toBeUndefined()
+      expect(await store.get(live, T0 + 20)).toEqual(record({ live: true }, T0, T0 + HOUR))
+    })
+
+    test('data over maxBytes is refused at create and at update, nothing changed', async () => {
+      const k = key()
+      const big = 'x'.repeat(200)
+      expect(store.create(k, record({ big }), 100)).rejects.toBeInstanceOf(SessionTooLargeError)
+      expect(await store.get(k, T0)).toBeUndefined()
+      await store.create(k, record({ small: 1 }), 100)
+      const tooBig = { now: T0 + 1, expiresAt: T0 + HOUR, maxBytes: 100 }
+      expect(store.update(k, { set: { big }, unset: [] }, tooBig)).rejects.toBeInstanceOf(SessionTooLargeError)
+      expect(await store.get(k, T0 + 2)).toEqual(record({ small: 1 }))
+    })
+
+    test('ping answers', async () => {
+      await store.ping()
+    })
+  })
+}

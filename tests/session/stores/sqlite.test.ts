@@ -1,0 +1,85 @@
+import { Database } from 'bun:sqlite'
+import { afterAll, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateId, storeKey } from '../../../src/session/ids'
+import { sqliteStore } from '../../../src/session/stores/sqlite'
+import { SCHEMA_VERSION } from '../../../src/session/stores/sqlite-schema'
+import { record, storeConformance } from './conformance'
+
+const dir = mkdtempSync(join(tmpdir(), 'sqlite-store-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+let n = 0
+const dbPath = () => join(dir, `s${n++}.db`)
+
+storeConformance('sqlite', () => sqliteStore({ path: dbPath(), pruneIntervalMs: 0 }))
+
+test('the schema is created, versioned, and set up for concurrent processes', async () => {
+  const path = join(dir, 'nested', 'folder', 'sessions.db')
+  const store = sqliteStore({ path, pruneIntervalMs: 0 })
+  await store.close()
+  expect(statSync(path).isFile()).toBe(true)
+  const db = new Database(path)
+  expect(db.query('PRAGMA user_version').get()).toEqual({ user_version: SCHEMA_VERSION })
+  expect(db.query('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' })
+  const index = db.query("SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'sessions'").all()
+  expect(JSON.stringify(index)).toContain('expires_at')
+  db.close()
+})
+
+test('a database written by a newer schema is refused', () => {
+  const path = dbPath()
+  const db = new Database(path)
+  db.run(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`)
+  db.close()
+  expect(() => sqliteStore({ path, pruneIntervalMs: 0 })).toThrow(/newer than this program supports/)
+})
+
+test('reopening the same file keeps the records', async () => {
+  const path = dbPath()
+  const k = storeKey(generateId())
+  const first = sqliteStore({ path, pruneIntervalMs: 0 })
+  await first.create(k, record({ views: 7 }), 1000)
+  await first.close()
+  const second = sqliteStore({ path, pruneIntervalMs: 0 })
+  expect((await second.get(k, 1_700_000_000_001))?.data).toEqual({ views: 7 })
+  await second.close()
+})
+
+test('the pruner deletes expired records on its timer', async () => {
+  const path = dbPath()
+  const now = 1_700_000_000_000
+  const store = sqliteStore({ path, pruneIntervalMs: 20, pruneBatchSize: 2, now: () => now + 10_000 })
+  for (let i = 0; i < 5; i++) await store.create(storeKey(`dead${i}`), record({}, now, now + 1), 1000)
+  await store.create(storeKey('live'), record({}, now, now + 60_000), 1000)
+  await Bun.sleep(150)
+  await store.close()
+  const db = new Database(path)
+  expect(db.query('SELECT count(*) AS n FROM sessions').get()).toEqual({ n: 1 })
+  db.close()
+})
+
+test('a damaged record is no session, reported once', async () => {
+  const path = dbPath()
+  const warnings: string[] = []
+  const store = sqliteStore({ path, pruneIntervalMs: 0, warn: (m) => warnings.push(m) })
+  const k = storeKey('damaged')
+  await store.create(k, record({ views: 1 }), 1000)
+  const db = new Database(path)
+  db.run("UPDATE sessions SET data = '{not json' WHERE key = ?", [k])
+  db.close()
+  expect(await store.get(k, 1_700_000_000_001)).toBeUndefined()
+  expect(await store.get(k, 1_700_000_000_002)).toBeUndefined()
+  expect(await store.increment(k, 'views', 1, { now: 1_700_000_000_003, expiresAt: 1_800_000_000_000, maxBytes: 1000 })).toBeUndefined()
+  expect(warnings).toHaveLength(1)
+  expect(warnings[0]).not.toContain(k)
+  await store.close()
+})
+
+test('a closed store refuses work with an error', async () => {
+  const store = sqliteStore({ path: dbPath(), pruneIntervalMs: 0 })
+  await store.close()
+  expect(store.ping()).rejects.toThrow(/closed/)
+  expect(store.create(storeKey('x'), record({}), 1000)).rejects.toThrow(/closed/)
+})
