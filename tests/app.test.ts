@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Database } from 'bun:sqlite'
+import { join } from 'node:path'
+import { createApp } from '../src/app'
+import { sqliteStore } from '../src/session'
+import { SECRET, client, tempDir } from './helpers'
+
+const dir = tempDir('app-test-')
+const dbPath = join(dir, 'sessions.db')
+const rows = () => {
+  const db = new Database(dbPath, { readonly: true })
+  const { n } = db.query('SELECT count(*) AS n FROM sessions').get() as { n: number }
+  db.close()
+  return n
+}
+
+describe('the counter server over real HTTP', () => {
+  const store = sqliteStore({ path: dbPath, pruneIntervalMs: 0 })
+  const app = createApp({ store, secrets: [SECRET], logError: () => {} })
+  let base = ''
+  beforeAll(() => {
+    app.listen({ port: 0, hostname: '127.0.0.1' })
+    base = `http://127.0.0.1:${app.server!.port}`
+  })
+  afterAll(async () => {
+    await app.stop()
+    await store.close()
+  })
+  const visitor = () => client((path, init) => fetch(base + path, init))
+
+  test('visits 1..5 show the tutorial texts; a second client starts at 1', async () => {
+    const first = visitor()
+    const texts: string[] = []
+    for (let i = 0; i < 5; i++) {
+      const response = await first.request('/')
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8')
+      texts.push(await response.text())
+    }
+    expect(texts).toEqual([
+      'Welcome to this page for the first time!',
+      'You visited this page 2 times',
+      'You visited this page 3 times',
+      'You visited this page 4 times',
+      'You visited this page 5 times',
+    ])
+    const second = visitor()
+    expect(await (await second.request('/')).text()).toBe('Welcome to this page for the first time!')
+    expect(await (await first.request('/')).text()).toBe('You visited this page 6 times')
+  })
+
+  test('/healthz never touches sessions: no cookie, no record', async () => {
+    const before = rows()
+    const response = await fetch(base + '/healthz')
+    expect(response.status).toBe(200)
+    expect(response.headers.getSetCookie()).toEqual([])
+    expect(rows()).toBe(before)
+  })
+
+  test('/readyz is 200 while the store answers', async () => {
+    const response = await fetch(base + '/readyz')
+    expect(response.status).toBe(200)
+    expect(response.headers.getSetCookie()).toEqual([])
+  })
+
+  test('POST /logout destroys the session, clears the cookie and site cookies', async () => {
+    const c = visitor()
+    await c.request('/')
+    await c.request('/')
+    const cookie = c.cookie!
+    const before = rows()
+    const response = await c.request('/logout', { method: 'POST' })
+    expect(response.status).toBe(200)
+    expect(response.headers.get('clear-site-data')).toBe('"cookies"')
+    expect(response.headers.getSetCookie()[0]).toMatch(/^id=; Max-Age=0; Path=\/; HttpOnly; SameSite=Lax/)
+    expect(rows()).toBe(before - 1)
+    const replay = await fetch(base + '/', { headers: { cookie } })
+    expect(await replay.text()).toBe('Welcome to this page for the first time!')
+  })
+})
+
+test('/readyz is 503 when the store does not answer', async () => {
+  const store = sqliteStore({ path: join(dir, 'closed.db'), pruneIntervalMs: 0 })
+  const app = createApp({ store, secrets: [SECRET], logError: () => {} })
+  await store.close()
+  const response = await app.handle(new Request('http://localhost/readyz'))
+  expect(response.status).toBe(503)
+})
+
+test('a restart on the same file keeps the counts', async () => {
+  const path = join(dir, 'restart.db')
+  const c = client((p, init) => app.handle(new Request(`http://localhost${p}`, init)))
+  let store = sqliteStore({ path, pruneIntervalMs: 0 })
+  let app = createApp({ store, secrets: [SECRET] })
+  await c.request('/')
+  await c.request('/')
+  await store.close()
+  store = sqliteStore({ path, pruneIntervalMs: 0 })
+  app = createApp({ store, secrets: [SECRET] })
+  expect(await (await c.request('/')).text()).toBe('You visited this page 3 times')
+  await store.close()
+})

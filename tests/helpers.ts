@@ -1,0 +1,90 @@
+/** Shared test helpers: temp folders, cookies, free ports, the compiled binary. */
+import { afterAll } from 'bun:test'
+import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export const SECRET = 'test-secret-0123456789-abcdefghijklmnop'
+export const OLD_SECRET = 'old-secret-0123456789-abcdefghijklmnopq'
+export const ROOT = join(import.meta.dir, '..')
+
+/** A temp folder removed after the file's tests. */
+export function tempDir(prefix = 'sessions-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** `name=value` of the first Set-Cookie, for the next request's Cookie header. */
+export function cookieOf(response: Response): string | undefined {
+  return response.headers.getSetCookie()[0]?.split(';')[0]
+}
+
+/** A minimal cookie-keeping client over `fetch`-like calls. */
+export function client(send: (path: string, init: RequestInit) => Promise<Response>) {
+  let cookie: string | undefined
+  return {
+    get cookie() {
+      return cookie
+    },
+    set cookie(value) {
+      cookie = value
+    },
+    async request(path: string, init: RequestInit = {}) {
+      const headers = new Headers(init.headers)
+      if (cookie) headers.set('cookie', cookie)
+      const response = await send(path, { ...init, headers })
+      const next = response.headers.getSetCookie()[0]
+      if (next) cookie = /Max-Age=0/.test(next) ? undefined : next.split(';')[0]
+      return response
+    },
+  }
+}
+
+/** `app.handle` with the localhost URL Elysia routes need. */
+export const handleWith =
+  (app: { handle(request: Request): Promise<Response> }) => (path: string, init: RequestInit) =>
+    app.handle(new Request(`http://localhost${path}`, init))
+
+export async function freePort(): Promise<number> {
+  const server = Bun.serve({ port: 0, fetch: () => new Response() })
+  const port = server.port!
+  await server.stop(true)
+  return port
+}
+
+const BINARY = join(ROOT, 'dist', 'session-counter')
+
+function newestSource(dir: string): number {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs)
+  }
+  return newest
+}
+
+/** The compiled binary, built with `bun run build` when missing or older than the sources. */
+export async function buildBinary(): Promise<string> {
+  let built = 0
+  try {
+    built = statSync(BINARY).mtimeMs
+  } catch {}
+  if (built < Math.max(newestSource(join(ROOT, 'src')), statSync(join(ROOT, 'package.json')).mtimeMs)) {
+    const build = Bun.spawnSync(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
+    if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+  }
+  return BINARY
+}
+
+/** Polls `url` until it answers 200 or `timeoutMs` passes. */
+export async function waitForOk(url: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`)
+    await Bun.sleep(20)
+  }
+}
