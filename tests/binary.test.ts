@@ -1,0 +1,111 @@
+/**
+ * The compiled binary end to end: built once, copied alone into an empty folder, run as a
+ * subprocess (as root and as an unprivileged user, the way the container runs it).
+ */
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { buildBinary, client, freePort, tempDir, waitForOk, SECRET } from './helpers'
+
+const dir = tempDir('binary-test-')
+let binary = ''
+beforeAll(async () => {
+  const built = await buildBinary()
+  binary = join(dir, 'bin', 'session-counter')
+  mkdirSync(join(dir, 'bin'))
+  copyFileSync(built, binary)
+  chmodSync(binary, 0o755)
+}, 120_000)
+
+type Started = { proc: Bun.Subprocess<'ignore', 'pipe', 'pipe'>; base: string; port: number }
+
+async function start(cwd: string, env: Record<string, string>, prefix: string[] = []): Promise<Started> {
+  const port = await freePort()
+  const proc = Bun.spawn([...prefix, binary], {
+    cwd,
+    env: { PATH: '/usr/bin:/bin', PORT: String(port), HOST: '127.0.0.1', ...env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  await waitForOk(`http://127.0.0.1:${port}/healthz`)
+  return { proc, base: `http://127.0.0.1:${port}`, port }
+}
+
+const visit = (base: string) => client((path, init) => fetch(base + path, init))
+
+describe('the compiled binary', () => {
+  test('alone in an empty folder: counts, keeps a generated secret, exits 0 on SIGTERM', async () => {
+    const cwd = join(dir, 'empty')
+    mkdirSync(cwd)
+    const { proc, base } = await start(cwd, {})
+    const c = visit(base)
+    expect(await (await c.request('/')).text()).toBe('Welcome to this page for the first time!')
+    expect(await (await c.request('/')).text()).toBe('You visited this page 2 times')
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
+    const log = await new Response(proc.stderr).text()
+    expect(log).toContain('listening on http://127.0.0.1:')
+    expect(log).toContain(join(cwd, 'data', 'sessions.db'))
+    expect(log).toContain('SESSION_SECRET is unset')
+    expect(log).not.toContain(decodeURIComponent(c.cookie!.split('=')[1]!).split('.')[0])
+    expect(statSync(join(cwd, 'data', 'session-secret')).mode & 0o777).toBe(0o600)
+
+    // A restart on the same folder keeps the secret and the count.
+    const again = await start(cwd, {})
+    const c2 = visit(again.base)
+    c2.cookie = c.cookie
+    expect(await (await c2.request('/')).text()).toBe('You visited this page 3 times')
+    again.proc.kill('SIGINT')
+    expect(await again.proc.exited).toBe(0)
+  }, 30_000)
+
+  test('as a non-root user with a data folder that does not exist yet, in production', async () => {
+    const home = join(dir, 'nonroot')
+    mkdirSync(join(home, 'cwd'), { recursive: true })
+    chownSync(home, 65532, 65532)
+    chownSync(join(home, 'cwd'), 65532, 65532)
+    chmodSync(dir, 0o755)
+    const db = join(home, 'volume', 'sessions.db')
+    const asUser = ['setpriv', '--reuid=65532', '--regid=65532', '--clear-groups']
+    const env = { NODE_ENV: 'production', SESSION_SECRET: SECRET, SESSION_DB: db }
+    const { proc, base, port } = await start(join(home, 'cwd'), env, asUser)
+    const c = visit(base)
+    expect(await (await c.request('/')).text()).toBe('Welcome to this page for the first time!')
+    expect(await (await c.request('/')).text()).toBe('You visited this page 2 times')
+    expect(statSync(db).uid).toBe(65532)
+    expect(readdirSync(join(home, 'cwd'))).toEqual([])
+
+    const check = (p: number) => Bun.spawnSync([...asUser, binary, 'healthcheck'], { env: { PORT: String(p) } }).exitCode
+    expect(check(port)).toBe(0)
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
+    expect(check(port)).toBe(1)
+  }, 30_000)
+
+  test('configuration errors: one clear line on stderr and exit code 2', () => {
+    const cases: [Record<string, string>, string[], RegExp][] = [
+      [{ PORT: 'abc' }, [], /^session-counter: PORT \(--port\) must be a whole number/],
+      [{}, ['--bogus'], /^session-counter: unknown argument "--bogus"/],
+      [{ NODE_ENV: 'production' }, [], /SESSION_SECRET is required when NODE_ENV=production: set SESSION_SECRET/],
+      [{ NODE_ENV: 'production', SESSION_SECRET: 'short' }, [], /shorter than 32 characters/],
+      [{ SESSION_SECRET: SECRET, SESSION_DB: '/proc/version/sessions.db' }, [], /cannot open the session database \/proc\/version\/sessions\.db/],
+    ]
+    for (const [env, args, message] of cases) {
+      const result = Bun.spawnSync([binary, ...args], { env: { PORT: '0', ...env }, cwd: dir, stderr: 'pipe' })
+      const stderr = result.stderr.toString()
+      expect(result.exitCode).toBe(2)
+      expect(stderr).toMatch(message)
+      expect(stderr.trim().split('\n')).toHaveLength(1)
+    }
+    expect(existsSync(join(dir, 'data'))).toBe(false)
+  })
+
+  test('--help lists the settings; secret generate prints a usable secret', () => {
+    const help = Bun.spawnSync([binary, '--help'], { stdout: 'pipe' })
+    expect(help.exitCode).toBe(0)
+    expect(help.stdout.toString()).toContain('SESSION_SECRET')
+    const secret = Bun.spawnSync([binary, 'secret', 'generate'], { stdout: 'pipe' })
+    expect(secret.stdout.toString().trim()).toMatch(/^[A-Za-z0-9_-]{64}$/)
+  })
+})

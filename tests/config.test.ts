@@ -1,0 +1,54 @@
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, SETTINGS, helpText, parseConfig } from '../src/config'
+
+describe('configuration', () => {
+  test('defaults', () => {
+    expect(parseConfig([], {})).toMatchObject({
+      port: 3000,
+      host: '0.0.0.0',
+      store: 'sqlite',
+      db: './data/sessions.db',
+      secrets: [],
+      cookieName: 'id',
+      secure: 'auto',
+      idleTimeout: 1800,
+      absoluteTimeout: 86400,
+      production: false,
+    })
+  })
+
+  test('flags win over the environment, in both spellings', () => {
+    const env = { PORT: '4000', SESSION_DB: '/env.db', SESSION_SECRET: 'a'.repeat(32) + ', ' + 'b'.repeat(40) }
+    const config = parseConfig(['--port', '5000', '--session-db=/flag.db', '--session-cookie-secure', 'true'], env)
+    expect(config).toMatchObject({ port: 5000, db: '/flag.db', secure: true })
+    expect(config.secrets).toEqual(['a'.repeat(32), 'b'.repeat(40)])
+  })
+
+  test('every setting is in --help with its variable and default', () => {
+    const help = helpText()
+    for (const setting of Object.values(SETTINGS)) {
+      expect(help).toContain(setting.flag)
+      expect(help).toContain(setting.env)
+      if (setting.default) expect(help).toContain(`(default: ${setting.default})`)
+    }
+  })
+
+  const bad: [string, string[], Record<string, string>, RegExp][] = [
+    ['a port that is not a number', [], { PORT: 'abc' }, /PORT \(--port\) must be a whole number/],
+    ['a port out of range', ['--port', '70000'], {}, /must be a whole number from 0 to 65535/],
+    ['an unknown store', [], { SESSION_STORE: 'mongo' }, /SESSION_STORE must be/],
+    ['an unknown flag', ['--nope'], {}, /unknown argument "--nope"/],
+    ['a flag without its value', ['--port'], {}, /--port needs a value/],
+    ['a bad Secure value', [], { SESSION_COOKIE_SECURE: 'yes' }, /SESSION_COOKIE_SECURE must be auto, true or false/],
+    ['a bad cookie name', [], { SESSION_COOKIE_NAME: 'a b;' }, /not a valid cookie name/],
+    ['a zero idle timeout', [], { SESSION_IDLE_TIMEOUT: '0' }, /SESSION_IDLE_TIMEOUT/],
+    ['a negative prune interval', [], { SESSION_PRUNE_INTERVAL: '-1' }, /SESSION_PRUNE_INTERVAL/],
+    ['a fractional size', [], { SESSION_MAX_BYTES: '1.5' }, /SESSION_MAX_BYTES/],
+  ]
+  for (const [what, args, env, message] of bad) {
+    test(`${what} is a ConfigError with a clear message`, () => {
+      expect(() => parseConfig(args, env)).toThrow(ConfigError)
+      expect(() => parseConfig(args, env)).toThrow(message)
+    })
+  }
+})
