@@ -88,3 +88,27 @@ export async function waitForOk(url: string, timeoutMs = 10_000): Promise<void> 
     await Bun.sleep(20)
   }
 }
+
+export type Server = { proc: Bun.Subprocess<'ignore', 'pipe', 'pipe'>; base: string; port: number }
+
+/** Starts `command` (the binary, maybe behind a wrapper) on a free port; resolves once /healthz answers. */
+export async function startServer(command: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Server> {
+  const port = await freePort()
+  const proc = Bun.spawn(command, {
+    cwd: options.cwd,
+    env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', PORT: String(port), HOST: '127.0.0.1', ...options.env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  try {
+    await waitForOk(`http://127.0.0.1:${port}/healthz`)
+  } catch (error) {
+    proc.kill('SIGKILL')
+    throw new Error(`${String(error)}; stderr: ${await new Response(proc.stderr).text()}`)
+  }
+  return { proc, base: `http://127.0.0.1:${port}`, port }
+}
+
+/** The session ID inside a `name=value` cookie pair. */
+export const idOf = (cookie: string) => decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).split('.')[0]!

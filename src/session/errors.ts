@@ -10,6 +10,13 @@ const text = (status: number, body: string, headers: Record<string, string> = {}
     headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers },
   })
 
+/** What a client is told for an engine fault, by the engine's error code. */
+const STORE_FAULTS: Record<string, { body: string; retryAfter: string }> = {
+  SQLITE_FULL: { body: 'Session storage is full; nothing was saved. Please retry later.', retryAfter: '30' },
+  SQLITE_BUSY: { body: 'Session storage is busy; nothing was saved. Please retry shortly.', retryAfter: '1' },
+}
+const UNAVAILABLE = { body: 'Session storage is unavailable; nothing was saved. Please retry shortly.', retryAfter: '1' }
+
 /** The store could not answer or could not write (a system fault). Nothing was saved. */
 export class SessionStoreError extends Error {
   override name = 'SessionStoreError'
@@ -18,9 +25,9 @@ export class SessionStoreError extends Error {
     super(message, options)
   }
   toResponse(): Response {
-    return text(503, 'Session storage is unavailable; nothing was saved. Please retry shortly.', {
-      'retry-after': '1',
-    })
+    const code = String((this.cause as { code?: unknown } | undefined)?.code ?? '')
+    const { body, retryAfter } = STORE_FAULTS[code] ?? UNAVAILABLE
+    return text(503, body, { 'retry-after': retryAfter })
   }
 }
 

@@ -31,7 +31,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       return await call()
     } catch (error) {
       if (error instanceof SessionTooLargeError || error instanceof SessionValueError) throw error
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+      const code = (error as { code?: unknown } | undefined)?.code
+      const reason = error instanceof Error ? `${error.name}${code ? ` ${code}` : ''}: ${error.message}` : String(error)
       logger.error(`session store ${operation} failed: ${reason}`)
       throw new SessionStoreError(`session store ${operation} failed`, { cause: error })
     }
