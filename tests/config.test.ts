@@ -52,3 +52,10 @@ describe('configuration', () => {
     })
   }
 })
+
+test('the README documents every setting', async () => {
+  const readme = await Bun.file(new URL('../README.md', import.meta.url)).text()
+  for (const setting of Object.values(SETTINGS)) {
+    expect(readme).toContain(`| \`${setting.env}\` | \`${setting.flag}\` |`)
+  }
+})
