@@ -3,7 +3,8 @@
  * Server-side sessions for Elysia on Bun: the plugin, the store contract and the stores.
  */
 export { session } from './plugin'
-export type { SessionOptions, SessionLogger } from './options'
+export type { SessionOptions, SessionLogger, SessionEvent } from './options'
+export type { FloodOptions } from './flood'
 export { Session, type NumericKeys } from './session'
 export type { SessionStore, SessionRecord, SessionData, SessionChanges, WriteOptions } from './store'
 export { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'

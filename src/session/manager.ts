@@ -4,7 +4,8 @@
  * store fault becomes a `SessionStoreError` (503, logged once here), so nothing is reported as
  * saved that was not.
  */
-import { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
+import { createAuditor, type ClientInfo } from './audit'
+import { SessionFloodError, SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
 import { generateId, isWellFormedId, storeKey } from './ids'
 import type { ResolvedSessionOptions } from './options'
 import { Session, type SessionEngine, type SessionState } from './session'
@@ -15,7 +16,7 @@ import type { SessionData, SessionRecord } from './store'
 export type CookieWrite = { value: string; maxAge: number }
 
 export type SessionManager = {
-  load<T extends SessionData>(cookieValue: unknown): Promise<Session<T>>
+  load<T extends SessionData>(cookieValue: unknown, client?: ClientInfo): Promise<Session<T>>
   /** Writes what the request changed. @returns the cookie to send, or undefined for none. */
   commit(session: Session<any>): Promise<CookieWrite | undefined>
 }
@@ -23,7 +24,8 @@ export type SessionManager = {
 const states = new WeakMap<Session<any>, SessionState>()
 
 export function createSessionManager(options: ResolvedSessionOptions): SessionManager {
-  const { store, secrets, now, idleMs, absoluteMs, touchMs, maxBytes, logger } = options
+  const { store, secrets, now, idleMs, absoluteMs, touchMs, maxBytes, logger, validate } = options
+  const audit = createAuditor(options)
 
   /** Runs a store call; a system fault is logged and becomes a 503. */
   const guarded = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
@@ -31,6 +33,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       return await call()
     } catch (error) {
       if (error instanceof SessionTooLargeError || error instanceof SessionValueError) throw error
+      if (error instanceof SessionFloodError) throw error
       const code = (error as { code?: unknown } | undefined)?.code
       const reason = error instanceof Error ? `${error.name}${code ? ` ${code}` : ''}: ${error.message}` : String(error)
       logger.error(`session store ${operation} failed: ${reason}`)
@@ -39,7 +42,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   }
 
   const deadline = (createdAt: number, at: number) => Math.min(at + idleMs, createdAt + absoluteMs)
-  const freshState = (): SessionState => ({
+  const freshState = (client: ClientInfo = {}): SessionState => ({
+    client,
     id: undefined,
     key: undefined,
     createdAt: 0,
@@ -105,29 +109,49 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
         const key = storeKey(id)
         const moved = await guarded('rename', () => store.rename(state.key!, key, now()))
         if (!moved) orphan(state)
-        else state.key = key
+        else {
+          audit.emit({ type: 'renewed', session: audit.hash(id), previous: audit.hash(state.id!), address: state.client.address })
+          state.key = key
+        }
       }
       state.id = id
       state.sendCookie = state.key !== undefined
     },
     async destroy(state) {
-      if (state.key !== undefined) await guarded('destroy', () => store.destroy(state.key!))
-      Object.assign(state, freshState(), { clearCookie: true })
+      if (state.key !== undefined) {
+        await guarded('destroy', () => store.destroy(state.key!))
+        audit.emit({ type: 'destroyed', session: audit.hash(state.id!), address: state.client.address })
+      }
+      Object.assign(state, freshState(state.client), { clearCookie: true })
     },
   }
 
-  const load = async <T extends SessionData>(cookieValue: unknown): Promise<Session<T>> => {
-    const state = freshState()
+  const load = async <T extends SessionData>(cookieValue: unknown, client: ClientInfo = {}): Promise<Session<T>> => {
+    const state = freshState(client)
     const session = new Session<T>(state, engine)
     states.set(session, state)
-    if (typeof cookieValue !== 'string') return session
-    const verified = unsign(cookieValue, secrets)
-    if (!verified || !isWellFormedId(verified.value)) return session
+    if (cookieValue === undefined || cookieValue === '') return session
+    const verified = typeof cookieValue === 'string' ? unsign(cookieValue, secrets) : undefined
+    if (!verified || !isWellFormedId(verified.value)) {
+      audit.emit({ type: 'invalid', address: client.address })
+      audit.count(client)
+      return session
+    }
     const key = storeKey(verified.value)
     const at = now()
     const record: SessionRecord | undefined = await guarded('read', () => store.get(key, at))
     // The store applies expiresAt; timeouts are checked again in case they were shortened since.
-    if (!record || at >= deadline(record.createdAt, record.lastSeenAt)) return session
+    if (!record || at >= deadline(record.createdAt, record.lastSeenAt)) {
+      // Our signature, no live record: it expired, was revoked, or was never issued (a leaked secret).
+      audit.emit({ type: 'expired', session: audit.hash(verified.value), address: client.address })
+      audit.count(client)
+      return session
+    }
+    if (!validate(record.data)) {
+      logger.warn('session data failed validation; treated as no session')
+      audit.emit({ type: 'invalid', session: audit.hash(verified.value), address: client.address })
+      return session
+    }
     Object.assign(state, {
       id: verified.value,
       key,
@@ -154,10 +178,14 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     }
     if (state.key === undefined && Object.keys(state.data).length > 0) {
       // Lazy creation: the first commit that leaves data behind creates the record.
+      audit.count(state.client)
+      const blocked = audit.blockedFor(state.client)
+      if (blocked > 0) throw new SessionFloodError(blocked)
       const id = state.id ?? generateId()
       const key = storeKey(id)
       const record = { data: state.data, createdAt: at, lastSeenAt: at, expiresAt: deadline(at, at) }
       await guarded('create', () => store.create(key, record, maxBytes))
+      audit.emit({ type: 'created', session: audit.hash(id), address: state.client.address })
       Object.assign(state, { id, key, createdAt: at })
       stored(state, at, record.expiresAt)
     } else if (state.key !== undefined && !state.sendCookie && at - state.lastSeenAt >= touchMs) {

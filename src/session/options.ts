@@ -2,11 +2,25 @@
  * @module options
  * The session layer's options, their defaults, and their validation.
  */
-import type { SessionStore } from './store'
+import type { FloodOptions } from './flood'
+import type { SessionData, SessionStore } from './store'
 
 export type SessionLogger = {
   warn(message: string): void
   error(message: string): void
+}
+
+/**
+ * An audit event. `session` is a salted hash of the ID (never the ID), stable for one session
+ * and secret, so log lines can be correlated without granting anything.
+ */
+export type SessionEvent = {
+  type: 'created' | 'renewed' | 'destroyed' | 'expired' | 'invalid' | 'flood'
+  at: number
+  session?: string
+  /** For `renewed`: the hash of the ID it replaced. */
+  previous?: string
+  address?: string
 }
 
 export type SessionOptions = {
@@ -16,8 +30,28 @@ export type SessionOptions = {
   secrets: readonly string[]
   /** Cookie name: generic on purpose (no framework fingerprint). @default 'id' */
   cookieName?: string
-  /** `'auto'` marks the cookie Secure when the request came over https. @default 'auto' */
-  secure?: boolean | 'auto'
+  /**
+   * `'auto'`: Secure when the request came over https (directly, or per X-Forwarded-Proto from a
+   * trusted proxy). `true`: always Secure, and never sent over plain http. `'force'`: Secure and
+   * sent even over plain http. `false`: never Secure. @default 'auto'
+   */
+  secure?: boolean | 'auto' | 'force'
+  /** A Secure cookie's name takes the `__Host-` prefix (no Domain, Path=/, Secure only). @default true */
+  hostPrefix?: boolean
+  /**
+   * How many reverse proxies in front of the app to trust: their X-Forwarded-For gives the client
+   * address and X-Forwarded-Proto the scheme. 0 trusts no header. @default 0
+   */
+  trustProxy?: number
+  /** Per-address limits on new sessions and bad cookies (429 past them); `{ threshold: 0 }` turns them off. */
+  flood?: FloodOptions
+  /** Audit hook: created, renewed, destroyed, expired, invalid cookie, flood. Must not throw. */
+  onEvent?: (event: SessionEvent) => void
+  /**
+   * Checks stored data on load; data it rejects is "no session" (a fresh one), never a 500.
+   * @example validate: (data) => data.views === undefined || Number.isSafeInteger(data.views)
+   */
+  validate?: (data: SessionData) => boolean
   /** Seconds of inactivity after which a session dies. @default 1800 */
   idleTimeout?: number
   /** Seconds after creation after which a session dies, however active. @default 86400 */
@@ -45,6 +79,11 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
   const resolved = {
     cookieName: 'id',
     secure: 'auto' as const,
+    hostPrefix: true,
+    trustProxy: 0,
+    flood: {},
+    onEvent: () => {},
+    validate: () => true,
     idleTimeout: 1800,
     absoluteTimeout: 86_400,
     touchInterval: 60,
@@ -69,6 +108,12 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
     if (!Number.isFinite(resolved[name]) || resolved[name] <= 0) {
       throw new TypeError(`session: \`${name}\` must be a positive number`)
     }
+  }
+  if (![true, false, 'auto', 'force'].includes(resolved.secure)) {
+    throw new TypeError("session: `secure` must be true, false, 'auto' or 'force'")
+  }
+  if (!Number.isInteger(resolved.trustProxy) || resolved.trustProxy < 0) {
+    throw new TypeError('session: `trustProxy` must be a whole number of proxies (0 for none)')
   }
   if (!Number.isFinite(resolved.touchInterval) || resolved.touchInterval < 0) {
     throw new TypeError('session: `touchInterval` must be zero or a positive number')

@@ -8,6 +8,7 @@
 import { Elysia } from 'elysia'
 import { createSessionManager } from './manager'
 import { resolveSessionOptions, type SessionOptions } from './options'
+import { clientOf, isHttps } from './request-info'
 import type { Session } from './session'
 import type { SessionData } from './store'
 
@@ -26,28 +27,45 @@ import type { SessionData } from './store'
 export function session<T extends SessionData = SessionData>(options: SessionOptions) {
   const resolved = resolveSessionOptions(options)
   const manager = createSessionManager(resolved)
-  const { cookieName, secure } = resolved
+  const { cookieName, secure, hostPrefix, trustProxy, logger } = resolved
+  let warnedInsecure = false
+
+  /** Whether this request's cookie is Secure, and so its name (`__Host-` prefixed when Secure). */
+  const cookieFor = (request: Request) => {
+    const https = isHttps(request, trustProxy)
+    const secureCookie = secure === 'auto' ? https : secure !== false
+    return { https, secureCookie, name: secureCookie && hostPrefix ? `__Host-${cookieName}` : cookieName }
+  }
 
   // The seed must be a string: Elysia dedupes plugins by JSON.stringify(seed), and a store object
   // stringifies to "{}", which would silently drop a second session plugin.
   return new Elysia({ name: 'session', seed: cookieName })
-    .resolve({ as: 'scoped' }, async ({ cookie, set }) => {
+    .resolve({ as: 'scoped' }, async ({ cookie, set, request, server }) => {
       set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
-      return { session: await manager.load<T>(cookie[cookieName]?.value) as Session<T> }
+      const client = clientOf(request, server, trustProxy)
+      const value = cookie[cookieFor(request).name]?.value
+      return { session: (await manager.load<T>(value, client)) as Session<T> }
     })
     .onAfterHandle({ as: 'scoped' }, async ({ session, cookie, set, request }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
       if (!session) return
       const write = await manager.commit(session)
       if (!write) return
+      const { https, secureCookie, name } = cookieFor(request)
+      if (secure === true && !https) {
+        // A Secure cookie never travels over plain http unless `secure: 'force'` says so.
+        if (!warnedInsecure) logger.warn('session: secure cookie withheld on a plain http request')
+        warnedInsecure = true
+        return
+      }
       set.headers['cache-control'] = 'no-store'
-      cookie[cookieName]!.set({
+      cookie[name]!.set({
         value: write.value,
         maxAge: write.maxAge,
         path: '/',
         httpOnly: true,
         sameSite: 'lax',
-        secure: secure === 'auto' ? request.url.startsWith('https:') : secure,
+        secure: secureCookie,
       })
     })
 }

@@ -8,6 +8,7 @@
  * onto the current record (different keys never overwrite each other; for the same key the last
  * commit wins). `increment` is exact: the store adds in one atomic step.
  */
+import type { ClientInfo } from './audit'
 import type { SessionData } from './store'
 
 /** Keys of `T` whose values are numbers: the ones `increment` accepts. */
@@ -16,6 +17,7 @@ export type NumericKeys<T> = { [K in keyof T]-?: NonNullable<T[K]> extends numbe
 
 /** What a request did to its session; the manager reads it to commit. @internal */
 export type SessionState = {
+  client: ClientInfo
   /** The current ID; undefined until a fresh session needs one. */
   id: string | undefined
   /** Store key of the stored record; undefined while nothing is stored. */

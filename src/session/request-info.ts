@@ -1,0 +1,32 @@
+/**
+ * @module request-info
+ * What the session layer needs to know about a request's origin: the client's address and
+ * whether it arrived over https. Proxy headers count only from proxies the app trusts, because
+ * anyone can send them.
+ */
+import type { ClientInfo } from './audit'
+
+type Server = { requestIP(request: Request): { address: string } | null } | null | undefined
+
+/**
+ * @param trustProxy how many proxies in front of the app to believe: with N, the client is the
+ *   N-th address from the right of X-Forwarded-For (each proxy appends the address it saw).
+ */
+export function clientOf(request: Request, server: Server, trustProxy: number): ClientInfo {
+  let address = server?.requestIP(request)?.address
+  if (trustProxy > 0) {
+    const forwarded = request.headers.get('x-forwarded-for')?.split(',').map((part) => part.trim())
+    const hop = forwarded && forwarded[Math.max(0, forwarded.length - trustProxy)]
+    if (hop) address = hop
+  }
+  return { address, userAgent: request.headers.get('user-agent')?.slice(0, 256) }
+}
+
+/** True when the request came over https, directly or (trusted) through a proxy. */
+export function isHttps(request: Request, trustProxy: number): boolean {
+  if (request.url.startsWith('https:')) return true
+  if (trustProxy === 0) return false
+  // The nearest proxy's word counts: the last value in a comma-separated list.
+  const proto = request.headers.get('x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase()
+  return proto === 'https'
+}
