@@ -8,23 +8,23 @@ import { session, type SessionOptions, type SessionStore } from './session'
 
 export type CounterData = { views: number }
 
-export type AppOptions = Omit<SessionOptions, 'store'> & {
+export type AppOptions = Omit<SessionOptions, 'store' | 'logger'> & {
   store: SessionStore
-  /** One line per error. @default console.error */
-  logError?: (message: string) => void
+  /** One line per warning or error. @default console */
+  log?: { warn(message: string): void; error(message: string): void }
 }
 
 /** The tutorial's texts, exactly. */
 export const counterText = (views: number) =>
   views === 1 ? 'Welcome to this page for the first time!' : `You visited this page ${views} times`
 
-export function createApp({ store, logError = console.error, ...sessionOptions }: AppOptions) {
+export function createApp({ store, log = console, ...sessionOptions }: AppOptions) {
   return (
     new Elysia()
       .onError(({ code, error, request }) => {
         if (code === 'NOT_FOUND') return
         const message = error instanceof Error ? error.message : String(error)
-        logError(`${request.method} ${new URL(request.url).pathname} failed: ${String(code)}: ${message}`)
+        log.error(`${request.method} ${new URL(request.url).pathname} failed: ${String(code)}: ${message}`)
       })
       // Probes come before the session plugin: they never read or create a session.
       .get('/healthz', () => 'ok')
@@ -37,7 +37,15 @@ export function createApp({ store, logError = console.error, ...sessionOptions }
           return 'session store unavailable'
         }
       })
-      .use(session<CounterData>({ store, logger: { warn: console.warn, error: logError }, ...sessionOptions }))
+      .use(
+        session<CounterData>({
+          store,
+          logger: log,
+          // A stored count that is not a positive whole number is no session, never a 500.
+          validate: (data) => data.views === undefined || (Number.isSafeInteger(data.views) && (data.views as number) > 0),
+          ...sessionOptions,
+        })
+      )
       .get('/', async ({ session, set }) => {
         // One atomic store step: parallel visits each see their own count.
         const views = await session.increment('views')

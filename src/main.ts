@@ -49,7 +49,7 @@ async function serve(config: Config) {
     absoluteTimeout: config.absoluteTimeout,
     touchInterval: config.touchInterval,
     maxBytes: config.maxBytes,
-    logError: log.error,
+    log,
   }).listen({ port: config.port, hostname: config.host })
   const where = config.store === 'sqlite' ? `, database ${resolve(config.db)}` : ''
   log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)

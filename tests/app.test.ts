@@ -16,7 +16,7 @@ const rows = () => {
 
 describe('the counter server over real HTTP', () => {
   const store = sqliteStore({ path: dbPath, pruneIntervalMs: 0 })
-  const app = createApp({ store, secrets: [SECRET], logError: () => {} })
+  const app = createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {} } })
   let base = ''
   beforeAll(() => {
     app.listen({ port: 0, hostname: '127.0.0.1' })
@@ -81,7 +81,7 @@ describe('the counter server over real HTTP', () => {
 
 test('/readyz is 503 when the store does not answer', async () => {
   const store = sqliteStore({ path: join(dir, 'closed.db'), pruneIntervalMs: 0 })
-  const app = createApp({ store, secrets: [SECRET], logError: () => {} })
+  const app = createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {} } })
   await store.close()
   const response = await app.handle(new Request('http://localhost/readyz'))
   expect(response.status).toBe(503)

@@ -59,7 +59,7 @@ describe('store faults', () => {
     const path = join(dir, 'locked.db')
     const errors: string[] = []
     const store = sqliteStore({ path, busyTimeoutMs: 200, pruneIntervalMs: 0 })
-    const c = client(handleWith(createApp({ store, secrets: [SECRET], logError: (m) => errors.push(m) })))
+    const c = client(handleWith(createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: (m) => errors.push(m) } })))
     await c.request('/')
     // Another process takes the write lock and holds it.
     const holder = Bun.spawn(
