@@ -20,5 +20,5 @@ export function isWellFormedId(id: string): boolean {
 
 /** The store key of an ID: SHA-256, base64url (43 characters). */
 export function storeKey(id: string): string {
-  return new Bun.CryptoHasher('sha256').update(id).digest('base64url')
+  return Bun.SHA256.hash(id, 'base64url')
 }

@@ -1,0 +1,73 @@
+/**
+ * @module metrics
+ * Counters and histograms in the Prometheus text format (version 0.0.4). Written here rather
+ * than taken from prom-client: the server needs three metric kinds and one output format, and
+ * prom-client would be the only runtime dependency besides Elysia, built around Node's cluster
+ * and perf_hooks modules that a compiled Bun binary does not need.
+ */
+
+type Labels = Record<string, string>
+const labelText = (labels: Labels) => {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+  return parts.length ? `{${parts.join(',')}}` : ''
+}
+const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels).sort())
+
+export class Counter {
+  readonly #values = new Map<string, { labels: Labels; value: number }>()
+  constructor(readonly name: string, readonly help: string) {}
+  inc(labels: Labels = {}, by = 1): void {
+    const key = keyOf(labels)
+    const entry = this.#values.get(key)
+    if (entry) entry.value += by
+    else this.#values.set(key, { labels, value: by })
+  }
+  get(labels: Labels = {}): number {
+    return this.#values.get(keyOf(labels))?.value ?? 0
+  }
+  render(): string[] {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`]
+    if (this.#values.size === 0) lines.push(`${this.name} 0`)
+    for (const { labels, value } of this.#values.values()) lines.push(`${this.name}${labelText(labels)} ${value}`)
+    return lines
+  }
+}
+
+export class Histogram {
+  readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>()
+  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
+  observe(labels: Labels, value: number): void {
+    const key = keyOf(labels)
+    let series = this.#series.get(key)
+    if (!series) this.#series.set(key, (series = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }))
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) series.counts[i]!++
+    series.sum += value
+    series.count++
+  }
+  render(): string[] {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
+    for (const { labels, counts, sum, count } of this.#series.values()) {
+      this.buckets.forEach((bound, i) => lines.push(`${this.name}_bucket${labelText({ ...labels, le: String(bound) })} ${counts[i]}`))
+      lines.push(`${this.name}_bucket${labelText({ ...labels, le: '+Inf' })} ${count}`)
+      lines.push(`${this.name}_sum${labelText(labels)} ${sum}`, `${this.name}_count${labelText(labels)} ${count}`)
+    }
+    return lines
+  }
+}
+
+/** A gauge read when scraped (e.g. records stored). */
+export class Gauge {
+  constructor(readonly name: string, readonly help: string, readonly read: () => Promise<number>) {}
+  async render(): Promise<string[]> {
+    let value = NaN
+    try {
+      value = await this.read()
+    } catch {}
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, `${this.name} ${value}`]
+  }
+}
+
+export async function renderMetrics(metrics: (Counter | Histogram | Gauge)[]): Promise<string> {
+  const blocks = await Promise.all(metrics.map((metric) => metric.render()))
+  return blocks.flat().join('\n') + '\n'
+}
