@@ -4,6 +4,7 @@
  * parsing and `--help`, so every setting is listed with its default. Invalid input throws
  * `ConfigError`, which the entry point prints as one line before exiting with code 2.
  */
+import { LOG_LEVELS, type LogFormat, type LogLevel } from './log'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -32,8 +33,34 @@ export const SETTINGS = {
     env: 'SESSION_COOKIE_SECURE',
     flag: '--session-cookie-secure',
     default: 'auto',
-    help: 'auto (Secure over https) | true | false',
+    help: 'auto (Secure over https) | true (never sent over plain http) | force | false',
   },
+  trustProxy: {
+    env: 'TRUST_PROXY',
+    flag: '--trust-proxy',
+    default: '0',
+    help: 'number of reverse proxies to trust for X-Forwarded-For and X-Forwarded-Proto (0: trust none)',
+  },
+  floodThreshold: {
+    env: 'SESSION_FLOOD_THRESHOLD',
+    flag: '--session-flood-threshold',
+    default: '600',
+    help: 'new sessions plus bad cookies allowed per client address per window; then 429 (0 turns it off)',
+  },
+  floodWindow: {
+    env: 'SESSION_FLOOD_WINDOW',
+    flag: '--session-flood-window',
+    default: '60',
+    help: 'seconds of the flood-counting window',
+  },
+  floodBlock: {
+    env: 'SESSION_FLOOD_BLOCK',
+    flag: '--session-flood-block',
+    default: '300',
+    help: 'seconds an address that crossed the threshold may not create sessions',
+  },
+  logFormat: { env: 'LOG_FORMAT', flag: '--log-format', default: 'pretty', help: 'pretty | json' },
+  logLevel: { env: 'LOG_LEVEL', flag: '--log-level', default: 'info', help: 'debug | info | warn | error' },
   idleTimeout: {
     env: 'SESSION_IDLE_TIMEOUT',
     flag: '--session-idle-timeout',
@@ -80,7 +107,11 @@ export type Config = {
   /** Empty when unset: the entry point generates or loads one (see secrets.ts). */
   secrets: string[]
   cookieName: string
-  secure: boolean | 'auto'
+  secure: boolean | 'auto' | 'force'
+  trustProxy: number
+  flood: { threshold: number; windowSeconds: number; blockSeconds: number }
+  logFormat: LogFormat
+  logLevel: LogLevel
   idleTimeout: number
   absoluteTimeout: number
   touchInterval: number
@@ -112,8 +143,16 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     throw new ConfigError(`SESSION_STORE must be sqlite or memory, not ${JSON.stringify(raw.store)}`)
   }
   const secure = raw.secure.trim().toLowerCase()
-  if (!['auto', 'true', 'false'].includes(secure)) {
-    throw new ConfigError(`SESSION_COOKIE_SECURE must be auto, true or false, not ${JSON.stringify(raw.secure)}`)
+  if (!['auto', 'true', 'false', 'force'].includes(secure)) {
+    throw new ConfigError(`SESSION_COOKIE_SECURE must be auto, true, false or force, not ${JSON.stringify(raw.secure)}`)
+  }
+  const logFormat = raw.logFormat.trim().toLowerCase() as LogFormat
+  if (logFormat !== 'pretty' && logFormat !== 'json') {
+    throw new ConfigError(`LOG_FORMAT must be pretty or json, not ${JSON.stringify(raw.logFormat)}`)
+  }
+  const logLevel = raw.logLevel.trim().toLowerCase() as LogLevel
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(raw.logLevel)}`)
   }
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(raw.cookieName)) {
     throw new ConfigError(`SESSION_COOKIE_NAME ${JSON.stringify(raw.cookieName)} is not a valid cookie name`)
@@ -128,7 +167,15 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     db: raw.db,
     secrets: raw.secret.split(',').map((s) => s.trim()).filter(Boolean),
     cookieName: raw.cookieName,
-    secure: secure === 'auto' ? 'auto' : secure === 'true',
+    secure: secure === 'auto' || secure === 'force' ? secure : secure === 'true',
+    trustProxy: integer('trustProxy', raw.trustProxy, 0, 16),
+    flood: {
+      threshold: integer('floodThreshold', raw.floodThreshold, 0),
+      windowSeconds: integer('floodWindow', raw.floodWindow, 1),
+      blockSeconds: integer('floodBlock', raw.floodBlock, 1),
+    },
+    logFormat,
+    logLevel,
     idleTimeout,
     absoluteTimeout: integer('absoluteTimeout', raw.absoluteTimeout, 1),
     touchInterval: integer('touchInterval', raw.touchInterval, 0),

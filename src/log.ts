@@ -30,7 +30,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     return (message: string, fields: Record<string, unknown> = {}) => {
       const time = now().toISOString()
       if (format === 'json') return write(JSON.stringify({ time, level: lineLevel, msg: message, ...fields }))
-      const extra = Object.entries(fields).map(([key, value]) => ` ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+      const extra = Object.entries(fields)
+        .filter(([, value]) => value !== undefined)
+        .map(([key, value]) => ` ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
       write(`${time} ${lineLevel} ${message}${extra.join('')}`)
     }
   }

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from './log'
 import { generateSecret, resolveSecrets } from './secrets'
 import { memoryStore, sqliteStore, type SessionStore } from './session'
 
-const log = createLogger()
+let log: Logger = createLogger()
 
 function fail(message: string): never {
   process.stderr.write(`session-counter: ${message}\n`)
@@ -38,6 +38,7 @@ async function healthcheck(config: Config): Promise<number> {
 }
 
 async function serve(config: Config) {
+  log = createLogger({ format: config.logFormat, level: config.logLevel })
   const secrets = resolveSecrets(config, log.warn)
   const store = openStore(config, log)
   const app = createApp({
@@ -45,6 +46,9 @@ async function serve(config: Config) {
     secrets,
     cookieName: config.cookieName,
     secure: config.secure,
+    trustProxy: config.trustProxy,
+    flood: config.flood,
+    onEvent: ({ type, session, previous, address }) => log.info(`session ${type}`, { session, previous, address }),
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
     touchInterval: config.touchInterval,

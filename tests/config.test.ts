@@ -39,11 +39,14 @@ describe('configuration', () => {
     ['an unknown store', [], { SESSION_STORE: 'mongo' }, /SESSION_STORE must be/],
     ['an unknown flag', ['--nope'], {}, /unknown argument "--nope"/],
     ['a flag without its value', ['--port'], {}, /--port needs a value/],
-    ['a bad Secure value', [], { SESSION_COOKIE_SECURE: 'yes' }, /SESSION_COOKIE_SECURE must be auto, true or false/],
+    ['a bad Secure value', [], { SESSION_COOKIE_SECURE: 'yes' }, /SESSION_COOKIE_SECURE must be auto, true, false or force/],
     ['a bad cookie name', [], { SESSION_COOKIE_NAME: 'a b;' }, /not a valid cookie name/],
     ['a zero idle timeout', [], { SESSION_IDLE_TIMEOUT: '0' }, /SESSION_IDLE_TIMEOUT/],
     ['a negative prune interval', [], { SESSION_PRUNE_INTERVAL: '-1' }, /SESSION_PRUNE_INTERVAL/],
     ['a fractional size', [], { SESSION_MAX_BYTES: '1.5' }, /SESSION_MAX_BYTES/],
+    ['an unknown log format', [], { LOG_FORMAT: 'xml' }, /LOG_FORMAT must be pretty or json/],
+    ['an unknown log level', [], { LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of debug, info, warn, error/],
+    ['a negative proxy count', [], { TRUST_PROXY: '-1' }, /TRUST_PROXY/],
   ]
   for (const [what, args, env, message] of bad) {
     test(`${what} is a ConfigError with a clear message`, () => {

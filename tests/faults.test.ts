@@ -25,7 +25,7 @@ describe('store faults', () => {
     // The tmpfs exists only in the server's own mount namespace; nsenter reaches it to fill and free it.
     const server = await startServer(
       ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=1m tmpfs '${mount}' && exec "$0"`, binary],
-      { cwd: dir, env: { SESSION_DB: join(mount, 'sessions.db'), SESSION_SECRET: SECRET } }
+      { cwd: dir, env: { SESSION_DB: join(mount, 'sessions.db'), SESSION_SECRET: SECRET, SESSION_FLOOD_THRESHOLD: '0' } }
     )
     const inNamespace = (script: string) =>
       Bun.spawnSync(['nsenter', '-t', String(server.proc.pid), '-m', 'sh', '-c', script]).exitCode
