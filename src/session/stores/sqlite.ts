@@ -14,6 +14,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { SessionData, SessionRecord, SessionStore } from '../store'
 import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData, startPruner } from './records'
+import { startCheckpointer } from './sqlite-checkpointer'
 import { migrate } from './sqlite-schema'
 
 export type SqliteStoreOptions = {
@@ -26,6 +27,11 @@ export type SqliteStoreOptions = {
    * at an fsync per commit. @default 'NORMAL'
    */
   synchronous?: 'NORMAL' | 'FULL'
+  /**
+   * Milliseconds between WAL checkpoints run by a worker thread, off the event loop; 0 leaves
+   * checkpoints to SQLite, inline in whichever commit crosses 1000 pages. @default 200
+   */
+  checkpointIntervalMs?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
   pruneIntervalMs?: number
   /** Records deleted per statement while sweeping. @default 500 */
@@ -44,13 +50,14 @@ type Op = { run: () => unknown; resolve: (value: any) => void; reject: (error: u
  */
 export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   const { path, busyTimeoutMs = 5000, synchronous = 'NORMAL', pruneIntervalMs = 60_000 } = options
-  const { pruneBatchSize = 500, now = Date.now, warn = console.warn } = options
+  const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200 } = options
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const db = new Database(path, { create: true, strict: true })
   db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`)
   db.run('PRAGMA journal_mode = WAL')
   db.run(`PRAGMA synchronous = ${synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`)
   migrate(db)
+  const checkpointer = path !== ':memory:' && checkpointIntervalMs > 0 ? startCheckpointer(db, path, checkpointIntervalMs, warn) : undefined
 
   const reportDamaged = damagedRecordReporter(warn)
   const selectLive = db.prepare<Row, [string, number]>(
@@ -184,6 +191,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
       stopPruner()
       flush()
       closed = true
+      await checkpointer?.stop()
       db.close(false)
     },
   }
@@ -195,3 +203,4 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   })
   return store
 }
+

@@ -1,0 +1,60 @@
+/**
+ * @module sqlite-checkpointer
+ * WAL checkpoints on a worker thread with its own connection, off the event loop. A checkpoint
+ * copies pages into the database file and fsyncs it: tens of milliseconds that would otherwise
+ * stall every request of the process whose commit crossed SQLite's threshold.
+ *
+ * The worker's source is inline (a Blob URL) so that programs bundling this store with
+ * `bun build --compile` need no extra entry point.
+ */
+import type { Database } from 'bun:sqlite'
+
+const WORKER_SOURCE = `
+const { Database } = require('bun:sqlite')
+let db, timer
+const checkpoint = () => {
+  // Busy or briefly locked: the next tick tries again, and the writer's backstop still holds.
+  try { db && db.run('PRAGMA wal_checkpoint(PASSIVE)') } catch {}
+}
+self.onmessage = ({ data }) => {
+  if (data === 'stop') {
+    clearInterval(timer)
+    checkpoint()
+    if (db) db.close()
+    db = undefined
+    postMessage('stopped')
+    return
+  }
+  db = new Database(data.path)
+  db.run('PRAGMA busy_timeout = 1000')
+  timer = setInterval(checkpoint, data.intervalMs)
+}
+`
+
+export type Checkpointer = { stop(): Promise<void> }
+
+/**
+ * Moves WAL checkpoints of the database at `path` to a worker. The writer keeps SQLite's inline
+ * checkpoint only as a backstop at 10000 pages (40 MB), should the worker ever fall behind.
+ */
+export function startCheckpointer(db: Database, path: string, intervalMs: number, warn: (message: string) => void): Checkpointer {
+  const worker = new Worker(URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'application/javascript' })))
+  worker.unref()
+  worker.onerror = (event) => warn(`session store: the checkpoint worker failed: ${event.message}`)
+  db.run('PRAGMA wal_autocheckpoint = 10000')
+  db.run('PRAGMA journal_size_limit = 67108864')
+  worker.postMessage({ path, intervalMs })
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timeout)
+          worker.terminate()
+          resolve()
+        }
+        const timeout = setTimeout(done, 2000)
+        worker.onmessage = done
+        worker.postMessage('stop')
+      }),
+  }
+}
