@@ -4,29 +4,37 @@
  * route and texts, with sessions in a store and an exact count under parallel requests.
  */
 import { Elysia } from 'elysia'
+import { createServerMetrics, instrumentStore, requestObserver, type ServerMetrics } from './observability'
 import { session, type SessionOptions, type SessionStore } from './session'
 
 export type CounterData = { views: number }
 
 export type AppOptions = Omit<SessionOptions, 'store' | 'logger'> & {
   store: SessionStore
-  /** One line per warning or error. @default console */
-  log?: { warn(message: string): void; error(message: string): void }
+  /** One line per warning or error; `debug` gets one line per request. @default console */
+  log?: { warn(message: string): void; error(message: string): void; debug?(message: string): void }
+  /** Where counters go; created here when not given. */
+  metrics?: ServerMetrics
 }
+
+/** True when the client asked for JSON and not for HTML (browsers and curl get the seed's text). */
+const wantsJson = (accept: string | null) => !!accept?.includes('application/json') && !accept.includes('text/html')
 
 /** The tutorial's texts, exactly. */
 export const counterText = (views: number) =>
   views === 1 ? 'Welcome to this page for the first time!' : `You visited this page ${views} times`
 
-export function createApp({ store, log = console, ...sessionOptions }: AppOptions) {
+export function createApp({ store, log = console, metrics, ...sessionOptions }: AppOptions) {
+  const observed = metrics ?? createServerMetrics(async () => (await store.stats(Date.now())).live)
   return (
     new Elysia()
+      .use(requestObserver(observed, log.debug?.bind(log) ?? (() => {})))
       .onError(({ code, error, request }) => {
         if (code === 'NOT_FOUND') return
         const message = error instanceof Error ? error.message : String(error)
         log.error(`${request.method} ${new URL(request.url).pathname} failed: ${String(code)}: ${message}`)
       })
-      // Probes come before the session plugin: they never read or create a session.
+      // Probes and metrics come before the session plugin: they never read or create a session.
       .get('/healthz', () => 'ok')
       .get('/readyz', async ({ set }) => {
         try {
@@ -37,18 +45,27 @@ export function createApp({ store, log = console, ...sessionOptions }: AppOption
           return 'session store unavailable'
         }
       })
+      .get('/metrics', async ({ set }) => {
+        set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
+        return observed.render()
+      })
       .use(
         session<CounterData>({
-          store,
+          store: instrumentStore(store, observed.storeLatency),
           logger: log,
           // A stored count that is not a positive whole number is no session, never a 500.
           validate: (data) => data.views === undefined || (Number.isSafeInteger(data.views) && (data.views as number) > 0),
           ...sessionOptions,
+          onEvent: (event) => {
+            observed.onEvent(event)
+            sessionOptions.onEvent?.(event)
+          },
         })
       )
-      .get('/', async ({ session, set }) => {
+      .get('/', async ({ session, set, request }) => {
         // One atomic store step: parallel visits each see their own count.
         const views = await session.increment('views')
+        if (wantsJson(request.headers.get('accept'))) return { views }
         set.headers['content-type'] = 'text/html; charset=utf-8'
         return counterText(views)
       })

@@ -8,6 +8,7 @@ import { resolve } from 'node:path'
 import { createApp } from './app'
 import { ConfigError, helpText, parseConfig, type Config } from './config'
 import { createLogger, type Logger } from './log'
+import { createServerMetrics } from './observability'
 import { generateSecret, resolveSecrets } from './secrets'
 import { memoryStore, sqliteStore, type SessionStore } from './session'
 
@@ -18,8 +19,8 @@ function fail(message: string): never {
   process.exit(2)
 }
 
-function openStore(config: Config, logger: Logger): SessionStore {
-  const common = { pruneIntervalMs: config.pruneInterval * 1000, warn: logger.warn }
+function openStore(config: Config, logger: Logger, onPruned?: (count: number) => void): SessionStore {
+  const common = { pruneIntervalMs: config.pruneInterval * 1000, warn: logger.warn, onPruned }
   if (config.store === 'memory') return memoryStore(common)
   try {
     return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, ...common })
@@ -40,8 +41,10 @@ async function healthcheck(config: Config): Promise<number> {
 async function serve(config: Config) {
   log = createLogger({ format: config.logFormat, level: config.logLevel })
   const secrets = resolveSecrets(config, log.warn)
-  const store = openStore(config, log)
+  const metrics = createServerMetrics(async () => (await store.stats(Date.now())).live)
+  const store = openStore(config, log, metrics.onPruned)
   const app = createApp({
+    metrics,
     store,
     secrets,
     cookieName: config.cookieName,

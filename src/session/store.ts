@@ -43,6 +43,16 @@ export type WriteOptions = {
   maxBytes: number
 }
 
+/** What `stats` reports. */
+export type StoreStats = {
+  /** Records not expired at `now`. */
+  live: number
+  /** Records expired but not pruned yet (0 for engines that expire natively). */
+  expired: number
+  /** Storage used, when the engine can tell (the SQLite file with its WAL). */
+  bytes?: number
+}
+
 export interface SessionStore {
   /** The record at `key`, or `undefined` when it is missing or expired at `now`. */
   get(key: string, now: number): Promise<SessionRecord | undefined>
@@ -77,6 +87,9 @@ export interface SessionStore {
 
   /** Deletes up to `limit` records expired at `now`. @returns how many it deleted. */
   prune(now: number, limit: number): Promise<number>
+
+  /** Counts for operators (`sessions stats`, the `sessions_stored` metric). May scan: not for the request path. */
+  stats(now: number): Promise<StoreStats>
 
   /** Resolves when the engine answers; throws when it does not (readiness checks). */
   ping(): Promise<void>

@@ -13,6 +13,8 @@ export type MemoryStoreOptions = {
   pruneIntervalMs?: number
   now?: () => number
   warn?: (message: string) => void
+  /** Told how many expired records each sweep deleted. */
+  onPruned?: (count: number) => void
 }
 
 type Entry = { json: string; createdAt: number; lastSeenAt: number; expiresAt: number }
@@ -93,6 +95,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       }
       return deleted
     },
+    async stats(at) {
+      let live = 0
+      for (const entry of entries.values()) if (entry.expiresAt > at) live++
+      return { live, expired: entries.size - live }
+    },
     async ping() {},
     async close() {
       stopPruner()
@@ -104,6 +111,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     batchSize: 1000,
     now,
     onError: () => {},
+    onPruned: options.onPruned,
   })
   return store
 }

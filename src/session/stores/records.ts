@@ -65,6 +65,8 @@ export type PrunerOptions = {
   batchSize: number
   now: () => number
   onError: (error: unknown) => void
+  /** Told how many records each sweep deleted (for metrics). */
+  onPruned?: (count: number) => void
 }
 
 /** Deletes expired records in batches on an unref'd timer. @returns a function that stops it. */
@@ -75,7 +77,13 @@ export function startPruner(store: Pick<SessionStore, 'prune'>, options: PrunerO
     if (running) return
     running = true
     try {
-      while ((await store.prune(options.now(), options.batchSize)) === options.batchSize) {}
+      let deleted = 0
+      for (;;) {
+        const batch = await store.prune(options.now(), options.batchSize)
+        deleted += batch
+        if (batch < options.batchSize) break
+      }
+      options.onPruned?.(deleted)
     } catch (error) {
       options.onError(error)
     } finally {

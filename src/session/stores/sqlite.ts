@@ -38,6 +38,8 @@ export type SqliteStoreOptions = {
   pruneBatchSize?: number
   now?: () => number
   warn?: (message: string) => void
+  /** Told how many expired records each sweep deleted. */
+  onPruned?: (count: number) => void
 }
 
 type Row = { data: string; created_at: number; last_seen_at: number; expires_at: number }
@@ -88,6 +90,9 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     'DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1 LIMIT ?2)'
   )
   const userVersion = db.prepare('PRAGMA user_version')
+  const countByExpiry = db.prepare<{ live: number; expired: number }, [number]>(
+    'SELECT count(*) FILTER (WHERE expires_at > ?1) AS live, count(*) FILTER (WHERE expires_at <= ?1) AS expired FROM sessions'
+  )
 
   /** Live, decodable data at `key`, or undefined (a damaged record is reported once). */
   const readData = (key: string, at: number): [Row, SessionData] | undefined => {
@@ -182,6 +187,12 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     prune(at, limit) {
       return write(() => pruneExpired.run(at, limit).changes)
     },
+    async stats(at) {
+      if (closed) throw new Error('session store is closed')
+      const { live, expired } = countByExpiry.get(at)!
+      const sizes = [path, `${path}-wal`].map((file) => (path === ':memory:' ? 0 : Bun.file(file).size))
+      return { live, expired, bytes: sizes[0]! + sizes[1]! }
+    },
     async ping() {
       if (closed) throw new Error('session store is closed')
       userVersion.get()
@@ -200,6 +211,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     batchSize: pruneBatchSize,
     now,
     onError: (error) => warn(`session store: pruning failed: ${String(error)}`),
+    onPruned: options.onPruned,
   })
   return store
 }

@@ -1,0 +1,64 @@
+/**
+ * @module observability
+ * The server's metrics and request log: counters for requests and session events, a latency
+ * histogram per store operation, and a gauge of records stored, served as Prometheus text.
+ */
+import { Elysia } from 'elysia'
+import type { SessionEvent, SessionStore } from './session'
+import { Counter, Gauge, Histogram, renderMetrics } from './metrics'
+
+export type ServerMetrics = ReturnType<typeof createServerMetrics>
+
+/** The registry of one server; `stored` reads the store's own count when scraped. */
+export function createServerMetrics(stored: () => Promise<number>) {
+  const requests = new Counter('http_requests_total', 'HTTP requests answered, by route and status')
+  const events = new Counter('sessions_events_total', 'Session lifecycle events, by type (created, renewed, destroyed, expired, invalid, flood)')
+  const pruned = new Counter('sessions_pruned_total', 'Expired session records deleted by the pruner')
+  const storeLatency = new Histogram(
+    'session_store_operation_seconds',
+    'Latency of session store operations, by operation',
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+  )
+  const records = new Gauge('sessions_stored', 'Session records stored and not expired', stored)
+  return {
+    requests,
+    events,
+    pruned,
+    storeLatency,
+    onEvent: (event: SessionEvent) => events.inc({ type: event.type }),
+    onPruned: (count: number) => pruned.inc({}, count),
+    render: () => renderMetrics([requests, events, pruned, storeLatency, records]),
+  }
+}
+
+const TIMED = ['get', 'create', 'update', 'increment', 'touch', 'rename', 'destroy', 'prune', 'ping'] as const
+
+/** The same store, each operation's latency observed (failures included). */
+export function instrumentStore(store: SessionStore, latency: Histogram): SessionStore {
+  const timed: Record<string, unknown> = Object.create(store)
+  for (const operation of TIMED) {
+    const original = store[operation].bind(store) as (...args: unknown[]) => Promise<unknown>
+    timed[operation] = async (...args: unknown[]) => {
+      const started = performance.now()
+      try {
+        return await original(...args)
+      } finally {
+        latency.observe({ operation }, (performance.now() - started) / 1000)
+      }
+    }
+  }
+  return timed as unknown as SessionStore
+}
+
+/** Counts every answer by route and status, and logs one line per request at debug level. */
+export function requestObserver(metrics: ServerMetrics, debug: (message: string) => void) {
+  const started = new WeakMap<Request, number>()
+  return new Elysia({ name: 'request-observer' })
+    .onRequest(({ request }) => void started.set(request, performance.now()))
+    .onAfterResponse({ as: 'global' }, ({ request, route, set }) => {
+      const status = typeof set.status === 'number' ? set.status : 200
+      metrics.requests.inc({ route: route || 'unmatched', status: String(status) })
+      const ms = performance.now() - (started.get(request) ?? performance.now())
+      debug(`${request.method} ${new URL(request.url).pathname} ${status} ${ms.toFixed(1)}ms`)
+    })
+}

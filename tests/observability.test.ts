@@ -1,0 +1,90 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { join } from 'node:path'
+import { createApp } from '../src/app'
+import { createLogger } from '../src/log'
+import { createServerMetrics } from '../src/observability'
+import { memoryStore, sqliteStore } from '../src/session'
+import { SECRET, client, handleWith, tempDir } from './helpers'
+
+const dir = tempDir('observability-')
+const store = sqliteStore({ path: join(dir, 'metrics.db'), pruneIntervalMs: 0 })
+afterAll(() => store.close())
+const debugLines: string[] = []
+const app = createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {}, debug: (m) => debugLines.push(m) } })
+const send = handleWith(app)
+
+describe('GET /metrics', () => {
+  test('Prometheus text with requests, session events, store latency and records stored', async () => {
+    const c = client(send)
+    await c.request('/')
+    await c.request('/')
+    await c.request('/logout', { method: 'POST' })
+    await send('/nope', {})
+    await Bun.sleep(10) // afterResponse hooks run after the reply is handed over
+    const response = await send('/metrics', {})
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
+    expect(response.headers.getSetCookie()).toEqual([])
+    const text = await response.text()
+    expect(text).toContain('# TYPE http_requests_total counter')
+    expect(text).toContain('http_requests_total{route="/",status="200"} 2')
+    expect(text).toContain('http_requests_total{route="/logout",status="200"} 1')
+    expect(text).toContain('http_requests_total{route="unmatched",status="404"} 1')
+    expect(text).toContain('sessions_events_total{type="created"} 1')
+    expect(text).toContain('sessions_events_total{type="destroyed"} 1')
+    expect(text).toContain('# TYPE session_store_operation_seconds histogram')
+    expect(text).toMatch(/session_store_operation_seconds_count\{operation="increment"\} 1\n/)
+    expect(text).toMatch(/session_store_operation_seconds_bucket\{operation="create",le="\+Inf"\} 1\n/)
+    expect(text).toContain('sessions_stored 0')
+    expect(debugLines.some((line) => /^GET \/ 200 \d+\.\dms$/.test(line))).toBe(true)
+  })
+
+  test('pruned records are counted', async () => {
+    const metrics = createServerMetrics(async () => 0)
+    const now = 1_700_000_000_000
+    const pruning = memoryStore({ pruneIntervalMs: 20, now: () => now + 5000, onPruned: metrics.onPruned })
+    for (let i = 0; i < 3; i++) {
+      await pruning.create(`k${i}`, { data: {}, createdAt: now, lastSeenAt: now, expiresAt: now + 1 }, 100)
+    }
+    await Bun.sleep(100)
+    expect(await metrics.render()).toContain('sessions_pruned_total 3')
+    await pruning.close()
+  })
+})
+
+describe('content negotiation on GET /', () => {
+  test('Accept: application/json answers {"views": N}; browsers and curl keep the text', async () => {
+    const c = client(send)
+    const json = await c.request('/', { headers: { accept: 'application/json' } })
+    expect(json.headers.get('content-type')).toStartWith('application/json')
+    expect(await json.json()).toEqual({ views: 1 })
+    expect(await (await c.request('/', { headers: { accept: 'application/json' } })).json()).toEqual({ views: 2 })
+    const browser = await c.request('/', { headers: { accept: 'text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8' } })
+    expect(await browser.text()).toBe('You visited this page 3 times')
+    const curl = await c.request('/', { headers: { accept: '*/*' } })
+    expect(curl.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    expect(await curl.text()).toBe('You visited this page 4 times')
+  })
+})
+
+describe('logs', () => {
+  test('json lines carry time, level, message and fields; levels below the threshold are dropped', () => {
+    const lines: string[] = []
+    const log = createLogger({ format: 'json', level: 'info', write: (l) => lines.push(l), now: () => new Date(0) })
+    log.debug('hidden')
+    log.info('listening', { port: 3000 })
+    log.error('boom')
+    expect(lines.map((l) => JSON.parse(l))).toEqual([
+      { time: '1970-01-01T00:00:00.000Z', level: 'info', msg: 'listening', port: 3000 },
+      { time: '1970-01-01T00:00:00.000Z', level: 'error', msg: 'boom' },
+    ])
+  })
+
+  test('pretty lines are one line each with key=value fields', () => {
+    const lines: string[] = []
+    const log = createLogger({ format: 'pretty', level: 'debug', write: (l) => lines.push(l), now: () => new Date(0) })
+    log.debug('request', { path: '/', session: undefined })
+    log.warn('session flood', { address: '192.0.2.1' })
+    expect(lines).toEqual(['1970-01-01T00:00:00.000Z debug request path=/', '1970-01-01T00:00:00.000Z warn session flood address=192.0.2.1'])
+  })
+})
