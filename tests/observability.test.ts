@@ -44,7 +44,7 @@ describe('GET /metrics', () => {
     const now = 1_700_000_000_000
     const pruning = memoryStore({ pruneIntervalMs: 20, now: () => now + 5000, onPruned: metrics.onPruned })
     for (let i = 0; i < 3; i++) {
-      await pruning.create(`k${i}`, { data: {}, createdAt: now, lastSeenAt: now, expiresAt: now + 1 }, 100)
+      await pruning.create(`k${i}`, { data: {}, createdAt: now, lastSeenAt: now, expiresAt: now + 1, renewedAt: now }, 100)
     }
     await Bun.sleep(100)
     expect(await metrics.render()).toContain('sessions_pruned_total 3')

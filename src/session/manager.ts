@@ -10,7 +10,7 @@ import { generateId, isWellFormedId, storeKey } from './ids'
 import type { ResolvedSessionOptions } from './options'
 import { Session, type SessionEngine, type SessionState } from './session'
 import { sign, unsign } from './signing'
-import type { SessionData, SessionRecord } from './store'
+import type { SessionChanges, SessionData } from './store'
 
 /** The cookie to write on the response, if any. */
 export type CookieWrite = { value: string; maxAge: number }
@@ -22,9 +22,11 @@ export type SessionManager = {
 }
 
 const states = new WeakMap<Session<any>, SessionState>()
+const isOwnError = (error: unknown) =>
+  error instanceof SessionTooLargeError || error instanceof SessionValueError || error instanceof SessionFloodError
 
 export function createSessionManager(options: ResolvedSessionOptions): SessionManager {
-  const { store, secrets, now, idleMs, absoluteMs, touchMs, maxBytes, logger, validate } = options
+  const { store, secrets, now, idleMs, absoluteMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, validate } = options
   const audit = createAuditor(options)
 
   /** Runs a store call; a system fault is logged and becomes a 503. */
@@ -32,8 +34,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     try {
       return await call()
     } catch (error) {
-      if (error instanceof SessionTooLargeError || error instanceof SessionValueError) throw error
-      if (error instanceof SessionFloodError) throw error
+      if (isOwnError(error)) throw error
       const code = (error as { code?: unknown } | undefined)?.code
       const reason = error instanceof Error ? `${error.name}${code ? ` ${code}` : ''}: ${error.message}` : String(error)
       logger.error(`session store ${operation} failed: ${reason}`)
@@ -49,6 +50,10 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     createdAt: 0,
     lastSeenAt: 0,
     expiresAt: 0,
+    renewedAt: 0,
+    subject: undefined,
+    subjectChanged: false,
+    viaOldId: false,
     data: {},
     changed: new Map(),
     deleted: new Set(),
@@ -60,16 +65,11 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
    * is "no session". Only this request's own changes carry over, into a new session.
    */
   const orphan = (state: SessionState) => {
-    state.id = state.key = undefined
+    Object.assign(state, { id: undefined, key: undefined, viaOldId: false, sendCookie: false })
     state.data = Object.fromEntries(state.changed)
     state.deleted.clear()
-    state.sendCookie = false
   }
-  const writeOptions = (state: SessionState, at: number) => ({
-    now: at,
-    expiresAt: deadline(state.createdAt, at),
-    maxBytes,
-  })
+  const writeOptions = (state: SessionState, at: number) => ({ now: at, expiresAt: deadline(state.createdAt, at), maxBytes })
   const stored = (state: SessionState, at: number, expiresAt: number) => {
     state.lastSeenAt = at
     state.expiresAt = expiresAt
@@ -77,9 +77,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   }
 
   const engine: SessionEngine = {
-    newId(state) {
-      return (state.id = generateId())
-    },
+    newId: (state) => (state.id = generateId()),
     async increment(state, field, by) {
       const pending = state.changed.has(field) || state.deleted.has(field)
       if (state.key !== undefined && !pending) {
@@ -95,9 +93,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       }
       // Not stored yet, or this request already changed the field: the commit will write it.
       const current = state.data[field] ?? 0
-      if (typeof current !== 'number') {
-        throw new SessionValueError(`cannot increment "${field}": it holds a ${typeof current}`)
-      }
+      if (typeof current !== 'number') throw new SessionValueError(`cannot increment "${field}": it holds a ${typeof current}`)
       state.data[field] = current + by
       state.changed.set(field, current + by)
       state.deleted.delete(field)
@@ -107,20 +103,19 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       const id = generateId()
       if (state.key !== undefined) {
         const key = storeKey(id)
-        const moved = await guarded('rename', () => store.rename(state.key!, key, now()))
-        if (!moved) orphan(state)
-        else {
-          audit.emit({ type: 'renewed', session: audit.hash(id), previous: audit.hash(state.id!), address: state.client.address })
-          state.key = key
-        }
+        const at = now()
+        if (await guarded('rename', () => store.rename(state.key!, key, at, at + graceMs))) {
+          const previous = state.viaOldId || state.id === undefined ? undefined : audit.hash(state.id)
+          audit.emit({ type: 'renewed', session: audit.hash(id), previous, address: state.client.address })
+          Object.assign(state, { key, renewedAt: at, viaOldId: false, sendCookie: true })
+        } else orphan(state)
       }
       state.id = id
-      state.sendCookie = state.key !== undefined
     },
     async destroy(state) {
       if (state.key !== undefined) {
         await guarded('destroy', () => store.destroy(state.key!))
-        audit.emit({ type: 'destroyed', session: audit.hash(state.id!), address: state.client.address })
+        audit.emit({ type: 'destroyed', session: state.id && audit.hash(state.id), address: state.client.address })
       }
       Object.assign(state, freshState(state.client), { clearCookie: true })
     },
@@ -137,9 +132,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       audit.count(client)
       return session
     }
-    const key = storeKey(verified.value)
     const at = now()
-    const record: SessionRecord | undefined = await guarded('read', () => store.get(key, at))
+    const record = await guarded('read', () => store.get(storeKey(verified.value), at))
     // The store applies expiresAt; timeouts are checked again in case they were shortened since.
     if (!record || at >= deadline(record.createdAt, record.lastSeenAt)) {
       // Our signature, no live record: it expired, was revoked, or was never issued (a leaked secret).
@@ -154,49 +148,56 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     }
     Object.assign(state, {
       id: verified.value,
-      key,
+      key: record.movedTo ?? storeKey(verified.value),
+      viaOldId: record.movedTo !== undefined,
       createdAt: record.createdAt,
       lastSeenAt: record.lastSeenAt,
       expiresAt: Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt)),
+      renewedAt: record.renewedAt,
+      subject: record.subject,
       data: record.data,
       sendCookie: verified.secretIndex > 0, // verified by an older secret: re-sign with the first
     })
     return session
   }
 
+  /** Lazy creation: the first commit that leaves data behind creates the record. */
+  const create = async (state: SessionState, at: number) => {
+    audit.count(state.client)
+    const blocked = audit.blockedFor(state.client)
+    if (blocked > 0) throw new SessionFloodError(blocked)
+    const id = state.id ?? generateId()
+    const key = storeKey(id)
+    const expiresAt = deadline(at, at)
+    const { subject, client } = state
+    const record = { data: state.data, createdAt: at, lastSeenAt: at, expiresAt, renewedAt: at, subject, userAgent: client.userAgent }
+    await guarded('create', () => store.create(key, record, maxBytes))
+    audit.emit({ type: 'created', session: audit.hash(id), address: client.address })
+    Object.assign(state, { id, key, createdAt: at, renewedAt: at })
+    stored(state, at, expiresAt)
+  }
+
   const commit = async (session: Session<any>): Promise<CookieWrite | undefined> => {
     const state = states.get(session)
     if (!state) return undefined
     const at = now()
-    const hasChanges = state.changed.size > 0 || state.deleted.size > 0
-    if (hasChanges && state.key !== undefined) {
-      const changes = { set: Object.fromEntries(state.changed), unset: [...state.deleted] }
+    if (state.key !== undefined && (state.changed.size > 0 || state.deleted.size > 0 || state.subjectChanged)) {
+      const changes: SessionChanges = { set: Object.fromEntries(state.changed), unset: [...state.deleted] }
+      if (state.subjectChanged) changes.subject = state.subject ?? null
       const write = writeOptions(state, at)
-      const merged = await guarded('update', () => store.update(state.key!, changes, write))
-      if (merged) stored(state, at, write.expiresAt)
+      if (await guarded('update', () => store.update(state.key!, changes, write))) stored(state, at, write.expiresAt)
       else orphan(state)
     }
-    if (state.key === undefined && Object.keys(state.data).length > 0) {
-      // Lazy creation: the first commit that leaves data behind creates the record.
-      audit.count(state.client)
-      const blocked = audit.blockedFor(state.client)
-      if (blocked > 0) throw new SessionFloodError(blocked)
-      const id = state.id ?? generateId()
-      const key = storeKey(id)
-      const record = { data: state.data, createdAt: at, lastSeenAt: at, expiresAt: deadline(at, at) }
-      await guarded('create', () => store.create(key, record, maxBytes))
-      audit.emit({ type: 'created', session: audit.hash(id), address: state.client.address })
-      Object.assign(state, { id, key, createdAt: at })
-      stored(state, at, record.expiresAt)
-    } else if (state.key !== undefined && !state.sendCookie && at - state.lastSeenAt >= touchMs) {
-      const expiresAt = deadline(state.createdAt, at)
-      if (await guarded('touch', () => store.touch(state.key!, at, expiresAt))) stored(state, at, expiresAt)
-    }
-    if (state.key !== undefined && state.sendCookie) {
-      return {
-        value: sign(state.id!, secrets[0]!),
-        maxAge: Math.max(1, Math.floor((state.expiresAt - at) / 1000)),
+    if (state.key === undefined && Object.keys(state.data).length > 0) await create(state, at)
+    else if (state.key !== undefined && !state.viaOldId) {
+      if (renewAfterMs > 0 && at - state.renewedAt >= renewAfterMs) await engine.regenerate(state)
+      else if (!state.sendCookie && at - state.lastSeenAt >= touchMs) {
+        const expiresAt = deadline(state.createdAt, at)
+        if (await guarded('touch', () => store.touch(state.key!, at, expiresAt))) stored(state, at, expiresAt)
       }
+    }
+    if (state.key !== undefined && state.sendCookie && !state.viaOldId) {
+      return { value: sign(state.id!, secrets[0]!), maxAge: Math.max(1, Math.floor((state.expiresAt - at) / 1000)) }
     }
     return state.clearCookie ? { value: '', maxAge: 0 } : undefined
   }

@@ -58,6 +58,13 @@ export type SessionOptions = {
   absoluteTimeout?: number
   /** A request that changes nothing moves the idle deadline at most once per this many seconds. @default 60 */
   touchInterval?: number
+  /**
+   * After `regenerate()`, the old ID keeps working for this many seconds, for requests already
+   * in flight; then it dies. 0 kills it at once. @default 30
+   */
+  renewalGrace?: number
+  /** Renew the ID automatically once it is this many seconds old (0: never). @default 3600 */
+  renewAfter?: number
   /** Largest serialised session data in bytes; larger is an error at save. @default 16384 */
   maxBytes?: number
   /** The clock, in epoch milliseconds (inject one in tests). @default Date.now */
@@ -70,6 +77,8 @@ export type ResolvedSessionOptions = Required<SessionOptions> & {
   idleMs: number
   absoluteMs: number
   touchMs: number
+  graceMs: number
+  renewAfterMs: number
 }
 
 export const MIN_SECRET_LENGTH = 32
@@ -87,6 +96,8 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
     idleTimeout: 1800,
     absoluteTimeout: 86_400,
     touchInterval: 60,
+    renewalGrace: 30,
+    renewAfter: 3600,
     maxBytes: 16_384,
     now: Date.now,
     logger: console,
@@ -115,13 +126,17 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
   if (!Number.isInteger(resolved.trustProxy) || resolved.trustProxy < 0) {
     throw new TypeError('session: `trustProxy` must be a whole number of proxies (0 for none)')
   }
-  if (!Number.isFinite(resolved.touchInterval) || resolved.touchInterval < 0) {
-    throw new TypeError('session: `touchInterval` must be zero or a positive number')
+  for (const name of ['touchInterval', 'renewalGrace', 'renewAfter'] as const) {
+    if (!Number.isFinite(resolved[name]) || resolved[name] < 0) {
+      throw new TypeError(`session: \`${name}\` must be zero or a positive number`)
+    }
   }
   return {
     ...resolved,
     idleMs: resolved.idleTimeout * 1000,
     absoluteMs: resolved.absoluteTimeout * 1000,
     touchMs: resolved.touchInterval * 1000,
+    graceMs: resolved.renewalGrace * 1000,
+    renewAfterMs: resolved.renewAfter * 1000,
   }
 }

@@ -25,6 +25,14 @@ export type SessionState = {
   createdAt: number
   lastSeenAt: number
   expiresAt: number
+  renewedAt: number
+  subject: string | undefined
+  subjectChanged: boolean
+  /**
+   * Loaded through an old ID inside its renewal grace window: `key` is the new record's, and the
+   * cookie is never re-sent (this request does not know the new ID).
+   */
+  viaOldId: boolean
   /** The request's view: stored data plus its own changes. */
   data: SessionData
   changed: Map<string, unknown>
@@ -56,6 +64,25 @@ export class Session<T extends SessionData = SessionData> {
   /** The session ID. A fresh session gets one here, but is stored only once it holds data. */
   get id(): string {
     return this.#state.id ?? this.#engine.newId(this.#state)
+  }
+
+  /** An opaque handle of the stored session (a hash, never the ID), as `listSubject` reports it. */
+  get handle(): string | undefined {
+    return this.#state.key
+  }
+
+  /** The subject (e.g. a user ID) this session is bound to. */
+  get subject(): string | undefined {
+    return this.#state.subject
+  }
+
+  /**
+   * Binds the session to a subject, so that `listSubject`/`destroySubject` find it ("log out
+   * everywhere"); `undefined` unbinds. Committed with the other changes.
+   */
+  setSubject(subject: string | undefined): void {
+    this.#state.subject = subject
+    this.#state.subjectChanged = true
   }
 
   /** True while nothing is stored for this session. */
@@ -97,7 +124,10 @@ export class Session<T extends SessionData = SessionData> {
     return this.#engine.increment(this.#state, key, by)
   }
 
-  /** A new ID for the same data (after login or any privilege change); the old ID stops working. */
+  /**
+   * A new ID for the same data (after login or any privilege change). The old ID keeps working
+   * for `renewalGrace` seconds, for requests already in flight, then dies.
+   */
   regenerate(): Promise<void> {
     return this.#engine.regenerate(this.#state)
   }

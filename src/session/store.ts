@@ -26,12 +26,35 @@ export type SessionRecord = {
   lastSeenAt: number
   /** The earlier of the idle and the absolute deadline. */
   expiresAt: number
+  /** When the current ID was issued (creation or the last rename); automatic renewal counts from here. */
+  renewedAt: number
+  /** The subject (a user ID) the session is bound to, for listing and revoking a user's sessions. */
+  subject?: string
+  /** The User-Agent that created the session (at most 256 characters), for a subject's list. */
+  userAgent?: string
+  /**
+   * Set by `get` only, when `key` is the old key of a renamed session still inside its grace
+   * window: the key that holds the record now. Writes go there.
+   */
+  movedTo?: string
+}
+
+/** One of a subject's sessions, as `listSubject` reports it. */
+export type SessionSummary = {
+  /** The store key: an opaque handle for `destroy` (a hash, never the ID). */
+  key: string
+  createdAt: number
+  lastSeenAt: number
+  expiresAt: number
+  userAgent?: string
 }
 
 /** The keys one request changed: merged onto the current record, never a whole stale copy. */
 export type SessionChanges = {
   set: SessionData
   unset: readonly string[]
+  /** A new subject binding; `null` unbinds; absent leaves it as it is. */
+  subject?: string | null
 }
 
 /** Timing and limits for a write. */
@@ -77,13 +100,24 @@ export interface SessionStore {
   touch(key: string, now: number, expiresAt: number): Promise<boolean>
 
   /**
-   * Moves the record at `fromKey` to `toKey`, data and timestamps kept, in one atomic step.
+   * Moves the record at `fromKey` to `toKey` in one atomic step: data and timestamps kept,
+   * `renewedAt` set to `now`. When `graceUntil` is later than `now`, `fromKey` stays readable
+   * until then as a pointer to `toKey` (`get` reports `movedTo`), for requests already in flight.
    * @returns false when there is no live record at `fromKey`.
    */
-  rename(fromKey: string, toKey: string, now: number): Promise<boolean>
+  rename(fromKey: string, toKey: string, now: number, graceUntil?: number): Promise<boolean>
 
   /** Deletes the record. Deleting a missing record is not an error. */
   destroy(key: string): Promise<void>
+
+  /** The live sessions bound to `subject`, most recently seen first. */
+  listSubject(subject: string, now: number): Promise<SessionSummary[]>
+
+  /** Deletes every session bound to `subject` ("log out everywhere"). @returns how many. */
+  destroySubject(subject: string): Promise<number>
+
+  /** Deletes every session. @returns how many records it deleted. */
+  destroyAll(): Promise<number>
 
   /** Deletes up to `limit` records expired at `now`. @returns how many it deleted. */
   prune(now: number, limit: number): Promise<number>

@@ -14,7 +14,7 @@ const dir = tempDir()
 let n = 0
 
 /** An app on a fresh SQLite file with a controllable clock and a write counter. */
-type SetupOptions = { secrets?: string[]; idleTimeout?: number; absoluteTimeout?: number; touchInterval?: number; maxBytes?: number }
+type SetupOptions = { secrets?: string[]; idleTimeout?: number; absoluteTimeout?: number; touchInterval?: number; maxBytes?: number; renewalGrace?: number; renewAfter?: number }
 const clock = { now: 1_700_000_000_000 }
 
 function setup({ path = join(dir, `plugin${n++}.db`), ...options }: SetupOptions & { path?: string } = {}) {
@@ -205,8 +205,8 @@ describe('session plugin over real SQLite files', () => {
     expect(await (await c.request('/name')).text()).toBe('zoe')
   })
 
-  test('regenerate keeps the data under a new ID; the old ID is dead', async () => {
-    const { send } = setup()
+  test('regenerate keeps the data under a new ID; the old ID works through the grace window, then dies', async () => {
+    const { send } = setup({ renewalGrace: 30 })
     const c = client(send)
     await c.request('/inc')
     await c.request('/inc')
@@ -214,7 +214,30 @@ describe('session plugin over real SQLite files', () => {
     await c.request('/regen')
     expect(c.cookie).not.toBe(before)
     expect(await (await c.request('/inc')).text()).toBe('3')
+    // A request in flight with the old ID reaches the same record, and never gets the cookie back.
+    const late = await send('/inc', { headers: { cookie: before } })
+    expect(await late.text()).toBe('4')
+    expect(late.headers.getSetCookie()).toEqual([])
+    clock.now += 31_000
     expect(await (await send('/inc', { headers: { cookie: before } })).text()).toBe('1')
+    expect(await (await c.request('/inc')).text()).toBe('5')
+  })
+
+  test('automatic renewal: an ID older than renewAfter is replaced, the data kept', async () => {
+    const { send } = setup({ renewAfter: 600, renewalGrace: 5 })
+    const c = client(send)
+    await c.request('/inc')
+    const first = c.cookie!
+    clock.now += 599_000
+    await c.request('/inc')
+    expect(c.cookie).toBe(first)
+    clock.now += 1_000
+    const renewed = await c.request('/inc')
+    expect(await renewed.text()).toBe('3')
+    expect(c.cookie).not.toBe(first)
+    clock.now += 6_000
+    expect(await (await send('/inc', { headers: { cookie: first } })).text()).toBe('1')
+    expect(await (await c.request('/inc')).text()).toBe('4')
   })
 
   test('destroy deletes the record and clears the cookie', async () => {

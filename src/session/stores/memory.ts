@@ -3,7 +3,7 @@
  * A bounded in-process store with expiry: for tests and single-process development. Data dies
  * with the process, so it warns when started with NODE_ENV=production.
  */
-import type { SessionChanges, SessionData, SessionRecord, SessionStore, WriteOptions } from '../store'
+import type { SessionRecord, SessionStore, SessionSummary, WriteOptions } from '../store'
 import { addToField, applyChanges, decodeData, encodeData, startPruner } from './records'
 
 export type MemoryStoreOptions = {
@@ -17,7 +17,8 @@ export type MemoryStoreOptions = {
   onPruned?: (count: number) => void
 }
 
-type Entry = { json: string; createdAt: number; lastSeenAt: number; expiresAt: number }
+/** A stored record with its data as JSON text, so callers can never mutate what is stored. */
+type Entry = Omit<SessionRecord, 'data'> & { json: string }
 
 /**
  * @example
@@ -31,67 +32,98 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   }
   // Map order is write order: re-inserting on each write makes the first key the least recent.
   const entries = new Map<string, Entry>()
+  /** The live record itself at `key` (a rename pointer is not one). */
   const live = (key: string, at: number) => {
     const entry = entries.get(key)
-    return entry && entry.expiresAt > at ? entry : undefined
+    return entry && entry.expiresAt > at && entry.movedTo === undefined ? entry : undefined
   }
   const put = (key: string, entry: Entry) => {
     entries.delete(key)
     if (entries.size >= maxRecords) entries.delete(entries.keys().next().value!)
     entries.set(key, entry)
   }
+  /** Runs `change` on the live record's decoded data and stores the result. */
+  const rewrite = <T>(key: string, at: number, change: (entry: Entry, data: Record<string, unknown>) => [Entry, T]) => {
+    const entry = live(key, at)
+    const data = entry && decodeData(entry.json)
+    if (!entry || !data) return undefined
+    const [next, result] = change(entry, data)
+    put(key, next)
+    return result
+  }
+  const deleteWhere = (match: (entry: Entry) => boolean) => {
+    let deleted = 0
+    for (const [key, entry] of entries) if (match(entry) && entries.delete(key)) deleted++
+    return deleted
+  }
 
   const store: SessionStore = {
     async get(key, at) {
-      const entry = live(key, at)
-      if (!entry) return undefined
-      const data = decodeData(entry.json)
-      if (!data) return undefined
-      return { data, createdAt: entry.createdAt, lastSeenAt: entry.lastSeenAt, expiresAt: entry.expiresAt }
+      const entry = entries.get(key)
+      if (!entry || entry.expiresAt <= at) return undefined
+      const target = entry.movedTo === undefined ? entry : live(entry.movedTo, at)
+      const data = target && decodeData(target.json)
+      if (!target || !data) return undefined
+      const { json: _, ...meta } = target
+      return entry.movedTo === undefined ? { ...meta, data } : { ...meta, data, movedTo: entry.movedTo }
     },
-    async create(key, { data, createdAt, lastSeenAt, expiresAt }: SessionRecord, maxBytes) {
-      put(key, { json: encodeData(data, maxBytes), createdAt, lastSeenAt, expiresAt })
+    async create(key, { data, ...meta }: SessionRecord, maxBytes) {
+      put(key, { ...meta, json: encodeData(data, maxBytes) })
     },
-    async update(key, changes: SessionChanges, { now: at, expiresAt, maxBytes }: WriteOptions) {
-      const entry = live(key, at)
-      const current = entry && decodeData(entry.json)
-      if (!entry || !current) return undefined
-      const merged = applyChanges(current, changes)
-      put(key, { ...entry, json: encodeData(merged, maxBytes), lastSeenAt: at, expiresAt })
-      return merged
+    async update(key, changes, { now: at, expiresAt, maxBytes }: WriteOptions) {
+      return rewrite(key, at, (entry, data) => {
+        const merged = applyChanges(data, changes)
+        const subject = changes.subject === undefined ? entry.subject : changes.subject ?? undefined
+        return [{ ...entry, json: encodeData(merged, maxBytes), lastSeenAt: at, expiresAt, subject }, merged]
+      })
     },
     async increment(key, field, by, { now: at, expiresAt, maxBytes }: WriteOptions) {
-      const entry = live(key, at)
-      const data: SessionData | undefined = entry && decodeData(entry.json)
-      if (!entry || !data) return undefined
-      const value = addToField(data, field, by)
-      put(key, { ...entry, json: encodeData(data, maxBytes), lastSeenAt: at, expiresAt })
-      return value
+      return rewrite(key, at, (entry, data) => {
+        const value = addToField(data, field, by)
+        return [{ ...entry, json: encodeData(data, maxBytes), lastSeenAt: at, expiresAt }, value]
+      })
     },
     async touch(key, at, expiresAt) {
       const entry = live(key, at)
-      if (!entry) return false
-      put(key, { ...entry, lastSeenAt: at, expiresAt })
-      return true
+      if (entry) put(key, { ...entry, lastSeenAt: at, expiresAt })
+      return entry !== undefined
     },
-    async rename(fromKey, toKey, at) {
+    async rename(fromKey, toKey, at, graceUntil = at) {
       const entry = live(fromKey, at)
       if (!entry) return false
       entries.delete(fromKey)
-      put(toKey, entry)
+      put(toKey, { ...entry, renewedAt: at })
+      if (graceUntil > at) {
+        const expiresAt = Math.min(graceUntil, entry.expiresAt)
+        put(fromKey, { json: '{}', createdAt: entry.createdAt, lastSeenAt: at, expiresAt, renewedAt: at, movedTo: toKey })
+      }
       return true
     },
     async destroy(key) {
       entries.delete(key)
     },
+    async listSubject(subject, at) {
+      const found: SessionSummary[] = []
+      for (const [key, entry] of entries) {
+        if (entry.subject !== subject || !live(key, at)) continue
+        const { createdAt, lastSeenAt, expiresAt, userAgent } = entry
+        found.push({ key, createdAt, lastSeenAt, expiresAt, ...(userAgent !== undefined && { userAgent }) })
+      }
+      return found.sort((a, b) => b.lastSeenAt - a.lastSeenAt)
+    },
+    async destroySubject(subject) {
+      return deleteWhere((entry) => entry.subject === subject)
+    },
+    async destroyAll() {
+      const count = entries.size
+      entries.clear()
+      return count
+    },
     async prune(at, limit) {
       let deleted = 0
       for (const [key, entry] of entries) {
         if (deleted >= limit) break
-        if (entry.expiresAt <= at) {
-          entries.delete(key)
-          deleted++
-        }
+        if (entry.expiresAt <= at && entries.delete(key)) deleted++
       }
       return deleted
     },
@@ -106,12 +138,6 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       entries.clear()
     },
   }
-  const stopPruner = startPruner(store, {
-    intervalMs: pruneIntervalMs,
-    batchSize: 1000,
-    now,
-    onError: () => {},
-    onPruned: options.onPruned,
-  })
+  const stopPruner = startPruner(store, { intervalMs: pruneIntervalMs, batchSize: 1000, now, onError: () => {}, onPruned: options.onPruned })
   return store
 }

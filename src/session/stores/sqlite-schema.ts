@@ -15,6 +15,13 @@ const MIGRATIONS: readonly string[] = [
      expires_at INTEGER NOT NULL    -- epoch ms; the earlier of the idle and absolute deadlines
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX sessions_by_expiry ON sessions (expires_at);`,
+  // 2: renewal with a grace window, subjects ("log out everywhere"), the creating user agent.
+  `ALTER TABLE sessions ADD COLUMN renewed_at INTEGER NOT NULL DEFAULT 0;
+   UPDATE sessions SET renewed_at = created_at;
+   ALTER TABLE sessions ADD COLUMN subject TEXT;      -- e.g. a user ID
+   ALTER TABLE sessions ADD COLUMN user_agent TEXT;
+   ALTER TABLE sessions ADD COLUMN moved_to TEXT;     -- set on a renamed session's old key during its grace window
+   CREATE INDEX sessions_by_subject ON sessions (subject) WHERE subject IS NOT NULL;`,
 ]
 
 /** The schema version this program writes. */

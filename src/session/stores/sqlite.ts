@@ -1,19 +1,15 @@
 /**
  * @module sqlite
  * The default store: one bun:sqlite file, WAL, a busy timeout, a versioned schema with an
- * indexed expiry column, and prepared statements.
- *
- * Writes that arrive together are committed together: each write joins a queue that is flushed
- * in one IMMEDIATE transaction on the next turn of the event loop, and each caller is answered
- * only after that commit. Each write validates before it writes, so one request's bad value
- * fails that request alone; an engine fault (disk full, lock timeout) fails the whole batch,
- * and nothing in it is reported as saved.
+ * indexed expiry column, prepared statements, grouped commits (`sqlite-batch.ts`) and WAL
+ * checkpoints on a worker thread (`sqlite-checkpointer.ts`).
  */
-import { Database, SQLiteError } from 'bun:sqlite'
+import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { SessionData, SessionRecord, SessionStore } from '../store'
+import type { SessionData, SessionRecord, SessionStore, SessionSummary } from '../store'
 import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData, startPruner } from './records'
+import { createWriteBatcher } from './sqlite-batch'
 import { startCheckpointer } from './sqlite-checkpointer'
 import { migrate } from './sqlite-schema'
 
@@ -42,8 +38,17 @@ export type SqliteStoreOptions = {
   onPruned?: (count: number) => void
 }
 
-type Row = { data: string; created_at: number; last_seen_at: number; expires_at: number }
-type Op = { run: () => unknown; resolve: (value: any) => void; reject: (error: unknown) => void }
+type Row = {
+  data: string
+  created_at: number
+  last_seen_at: number
+  expires_at: number
+  renewed_at: number
+  subject: string | null
+  user_agent: string | null
+  moved_to: string | null
+}
+const COLUMNS = 'data, created_at, last_seen_at, expires_at, renewed_at, subject, user_agent, moved_to'
 
 /**
  * @example
@@ -59,130 +64,145 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   db.run('PRAGMA journal_mode = WAL')
   db.run(`PRAGMA synchronous = ${synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`)
   migrate(db)
-  const checkpointer = path !== ':memory:' && checkpointIntervalMs > 0 ? startCheckpointer(db, path, checkpointIntervalMs, warn) : undefined
+  const checkpointer =
+    path !== ':memory:' && checkpointIntervalMs > 0 ? startCheckpointer(db, path, checkpointIntervalMs, warn) : undefined
+  const batch = createWriteBatcher(db)
+  const { write } = batch
+  let closed = false
 
   const reportDamaged = damagedRecordReporter(warn)
-  const selectLive = db.prepare<Row, [string, number]>(
-    'SELECT data, created_at, last_seen_at, expires_at FROM sessions WHERE key = ?1 AND expires_at > ?2'
-  )
+  const selectAny = db.prepare<Row, [string, number]>(`SELECT ${COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2`)
   const insert = db.prepare(
-    'INSERT INTO sessions (key, data, created_at, last_seen_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)'
+    `INSERT INTO sessions (key, ${COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)`
   )
+  // Writes name live records only: a rename's leftover pointer (moved_to) is never written through.
+  const LIVE = 'key = ?1 AND expires_at > ?2 AND moved_to IS NULL'
   const writeData = db.prepare(
-    'UPDATE sessions SET data = ?2, last_seen_at = ?3, expires_at = ?4 WHERE key = ?1'
+    'UPDATE sessions SET data = ?2, last_seen_at = ?3, expires_at = ?4, subject = ?5 WHERE key = ?1'
   )
   // One statement for the common increment; the WHERE admits only rows where it is certainly
-  // valid (live, a number or absent, far from the size limit). Anything else takes the checked path.
-  const incrementInPlace = db.prepare<{ value: number }, [string, string, number, number, number, number]>(
+  // valid (a number or absent, far from the size limit). Anything else takes the checked path.
+  const incrementInPlace = db.prepare<{ value: number }, [string, number, string, number, number, number]>(
     `UPDATE sessions
-     SET data = json_set(data, ?2, coalesce(json_extract(data, ?2), 0) + ?3), last_seen_at = ?4, expires_at = ?5
-     WHERE key = ?1 AND expires_at > ?4
-       AND CASE WHEN json_valid(data) THEN coalesce(json_type(data, ?2), 'integer') IN ('integer', 'real') END
-       AND octet_length(data) + length(?2) + 40 <= ?6
-     RETURNING json_extract(data, ?2) AS value`
+     SET data = json_set(data, ?3, coalesce(json_extract(data, ?3), 0) + ?4), last_seen_at = ?2, expires_at = ?5
+     WHERE ${LIVE}
+       AND CASE WHEN json_valid(data) THEN coalesce(json_type(data, ?3), 'integer') IN ('integer', 'real') END
+       AND octet_length(data) + length(?3) + 40 <= ?6
+     RETURNING json_extract(data, ?3) AS value`
   )
-  const touchLive = db.prepare(
-    'UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE key = ?1 AND expires_at > ?2'
+  const touchLive = db.prepare(`UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE key = ?1 AND expires_at > ?2 AND moved_to IS NULL`)
+  const renameLive = db.prepare<Row, [string, number, string]>(
+    `UPDATE sessions SET key = ?3, renewed_at = ?2 WHERE ${LIVE} RETURNING ${COLUMNS}`
   )
-  const renameLive = db.prepare('UPDATE sessions SET key = ?2 WHERE key = ?1 AND expires_at > ?3')
+  const insertPointer = db.prepare(
+    `INSERT OR REPLACE INTO sessions (key, ${COLUMNS}) VALUES (?1, '{}', ?2, ?3, ?4, ?3, NULL, NULL, ?5)`
+  )
   const remove = db.prepare('DELETE FROM sessions WHERE key = ?1')
+  const removeSubject = db.prepare('DELETE FROM sessions WHERE subject = ?1')
+  const removeAll = db.prepare('DELETE FROM sessions')
+  const selectSubject = db.prepare<Row & { key: string }, [string, number]>(
+    `SELECT key, ${COLUMNS} FROM sessions WHERE subject = ?1 AND expires_at > ?2 AND moved_to IS NULL ORDER BY last_seen_at DESC`
+  )
   const pruneExpired = db.prepare(
     'DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1 LIMIT ?2)'
   )
   const userVersion = db.prepare('PRAGMA user_version')
   const countByExpiry = db.prepare<{ live: number; expired: number }, [number]>(
-    'SELECT count(*) FILTER (WHERE expires_at > ?1) AS live, count(*) FILTER (WHERE expires_at <= ?1) AS expired FROM sessions'
+    'SELECT count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL) AS live, count(*) FILTER (WHERE expires_at <= ?1) AS expired FROM sessions'
   )
 
-  /** Live, decodable data at `key`, or undefined (a damaged record is reported once). */
-  const readData = (key: string, at: number): [Row, SessionData] | undefined => {
-    const row = selectLive.get(key, at)
-    if (!row) return undefined
+  /** The live record at `key` (following a rename pointer) with its decoded data, or undefined. */
+  const read = (key: string, at: number): [Row, SessionData, string | undefined] | undefined => {
+    let row = selectAny.get(key, at)
+    const movedTo = row?.moved_to ?? undefined
+    if (movedTo !== undefined) row = selectAny.get(movedTo, at)
+    if (!row || row.moved_to !== null) return undefined
     const data = decodeData(row.data)
-    if (!data) return void reportDamaged(key)
-    return [row, data]
+    if (!data) return void reportDamaged(movedTo ?? key)
+    return [row, data, movedTo]
   }
-
-  let queue: Op[] = []
-  let closed = false
-  const runBatch = db.transaction((batch: Op[], outcomes: PromiseSettledResult<unknown>[]) => {
-    for (const op of batch) {
-      try {
-        outcomes.push({ status: 'fulfilled', value: op.run() })
-      } catch (error) {
-        if (error instanceof SQLiteError) throw error // an engine fault: roll the batch back
-        outcomes.push({ status: 'rejected', reason: error })
-      }
-    }
+  const toRecord = (row: Row, data: SessionData, movedTo?: string): SessionRecord => ({
+    data,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    expiresAt: row.expires_at,
+    renewedAt: row.renewed_at,
+    ...(row.subject !== null && { subject: row.subject }),
+    ...(row.user_agent !== null && { userAgent: row.user_agent }),
+    ...(movedTo !== undefined && { movedTo }),
   })
-  const flush = () => {
-    const batch = queue
-    if (batch.length === 0) return
-    queue = []
-    const outcomes: PromiseSettledResult<unknown>[] = []
-    try {
-      runBatch.immediate(batch, outcomes)
-    } catch (error) {
-      for (const op of batch) op.reject(error)
-      return
-    }
-    batch.forEach((op, i) => {
-      const outcome = outcomes[i]!
-      if (outcome.status === 'fulfilled') op.resolve(outcome.value)
-      else op.reject(outcome.reason)
-    })
+  /** `read` for writers: only the record itself, never through a pointer. */
+  const readLive = (key: string, at: number) => {
+    const found = read(key, at)
+    return found && found[2] === undefined ? found : undefined
   }
-  const write = <T>(run: () => T): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      if (closed) return reject(new Error('session store is closed'))
-      queue.push({ run, resolve, reject })
-      if (queue.length === 1) setImmediate(flush)
-    })
 
   const store: SessionStore = {
     async get(key, at) {
-      const found = readData(key, at)
-      if (!found) return undefined
-      const [row, data] = found
-      return { data, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at }
+      const found = read(key, at)
+      return found && toRecord(...found)
     },
-    async create(key, record: SessionRecord, maxBytes) {
+    async create(key, record, maxBytes) {
       const json = encodeData(record.data, maxBytes)
+      const { createdAt, lastSeenAt, expiresAt, renewedAt, subject = null, userAgent = null } = record
       return write(() => {
-        insert.run(key, json, record.createdAt, record.lastSeenAt, record.expiresAt)
+        insert.run(key, json, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent)
       })
     },
     update(key, changes, { now: at, expiresAt, maxBytes }) {
       return write(() => {
-        const found = readData(key, at)
+        const found = readLive(key, at)
         if (!found) return undefined
         const merged = applyChanges(found[1], changes)
-        writeData.run(key, encodeData(merged, maxBytes), at, expiresAt)
+        const subject = changes.subject === undefined ? found[0].subject : changes.subject
+        writeData.run(key, encodeData(merged, maxBytes), at, expiresAt, subject)
         return merged
       })
     },
     increment(key, field, by, { now: at, expiresAt, maxBytes }) {
       const path = field.includes('"') ? undefined : `$."${field}"`
       return write(() => {
-        const row = path && incrementInPlace.get(key, path, by, at, expiresAt, maxBytes)
+        const row = path && incrementInPlace.get(key, at, path, by, expiresAt, maxBytes)
         if (row) return row.value
-        const found = readData(key, at)
+        const found = readLive(key, at)
         if (!found) return undefined
         const value = addToField(found[1], field, by)
-        writeData.run(key, encodeData(found[1], maxBytes), at, expiresAt)
+        writeData.run(key, encodeData(found[1], maxBytes), at, expiresAt, found[0].subject)
         return value
       })
     },
     touch(key, at, expiresAt) {
       return write(() => touchLive.run(key, at, expiresAt).changes > 0)
     },
-    rename(fromKey, toKey, at) {
-      return write(() => renameLive.run(fromKey, toKey, at).changes > 0)
+    rename(fromKey, toKey, at, graceUntil = at) {
+      return write(() => {
+        const moved = renameLive.get(fromKey, at, toKey)
+        if (!moved) return false
+        if (graceUntil > at) insertPointer.run(fromKey, moved.created_at, at, Math.min(graceUntil, moved.expires_at), toKey)
+        return true
+      })
     },
     destroy(key) {
       return write(() => {
         remove.run(key)
       })
+    },
+    async listSubject(subject, at) {
+      return selectSubject.all(subject, at).map(
+        (row): SessionSummary => ({
+          key: row.key,
+          createdAt: row.created_at,
+          lastSeenAt: row.last_seen_at,
+          expiresAt: row.expires_at,
+          ...(row.user_agent !== null && { userAgent: row.user_agent }),
+        })
+      )
+    },
+    destroySubject(subject) {
+      return write(() => removeSubject.run(subject).changes)
+    },
+    destroyAll() {
+      return write(() => removeAll.run().changes)
     },
     prune(at, limit) {
       return write(() => pruneExpired.run(at, limit).changes)
@@ -190,8 +210,8 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     async stats(at) {
       if (closed) throw new Error('session store is closed')
       const { live, expired } = countByExpiry.get(at)!
-      const sizes = [path, `${path}-wal`].map((file) => (path === ':memory:' ? 0 : Bun.file(file).size))
-      return { live, expired, bytes: sizes[0]! + sizes[1]! }
+      const bytes = path === ':memory:' ? 0 : Bun.file(path).size + Bun.file(`${path}-wal`).size
+      return { live, expired, bytes }
     },
     async ping() {
       if (closed) throw new Error('session store is closed')
@@ -200,7 +220,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     async close() {
       if (closed) return
       stopPruner()
-      flush()
+      batch.close()
       closed = true
       await checkpointer?.stop()
       db.close(false)
@@ -215,4 +235,3 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   })
   return store
 }
-

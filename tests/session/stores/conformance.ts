@@ -11,8 +11,8 @@ const T0 = 1_700_000_000_000
 const HOUR = 3_600_000
 const MAX = 16_384
 
-export function record(data: SessionRecord['data'], at = T0, expiresAt = at + HOUR): SessionRecord {
-  return { data, createdAt: at, lastSeenAt: at, expiresAt }
+export function record(data: SessionRecord['data'], at = T0, expiresAt = at + HOUR, extra: Partial<SessionRecord> = {}): SessionRecord {
+  return { data, createdAt: at, lastSeenAt: at, expiresAt, renewedAt: at, ...extra }
 }
 
 let counter = 0
@@ -120,19 +120,69 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       const k = key()
       await store.create(k, record({ a: 1 }, T0, T0 + 100), MAX)
       expect(await store.touch(k, T0 + 50, T0 + 500)).toBe(true)
-      expect(await store.get(k, T0 + 200)).toEqual({ data: { a: 1 }, createdAt: T0, lastSeenAt: T0 + 50, expiresAt: T0 + 500 })
+      expect(await store.get(k, T0 + 200)).toEqual({ ...record({ a: 1 }), lastSeenAt: T0 + 50, expiresAt: T0 + 500 })
       expect(await store.touch(key(), T0, T0 + 500)).toBe(false)
       expect(await store.touch(k, T0 + 500, T0 + 900)).toBe(false)
     })
 
-    test('rename moves the record with its data and times', async () => {
+    test('rename moves the record with its data and times, and marks when', async () => {
       const from = key()
       const to = key()
-      await store.create(from, record({ user: 'u1' }), MAX)
+      await store.create(from, record({ user: 'u1' }, T0, T0 + HOUR, { subject: 's1', userAgent: 'UA/1' }), MAX)
       expect(await store.rename(from, to, T0 + 1)).toBe(true)
       expect(await store.get(from, T0 + 2)).toBeUndefined()
-      expect(await store.get(to, T0 + 2)).toEqual(record({ user: 'u1' }))
+      expect(await store.get(to, T0 + 2)).toEqual(record({ user: 'u1' }, T0, T0 + HOUR, { subject: 's1', userAgent: 'UA/1', renewedAt: T0 + 1 }))
       expect(await store.rename(key(), key(), T0)).toBe(false)
+    })
+
+    test('rename with a grace window: the old key reads the moved record until then, never writes', async () => {
+      const from = key()
+      const to = key()
+      await store.create(from, record({ views: 1 }), MAX)
+      expect(await store.rename(from, to, T0 + 10, T0 + 1010)).toBe(true)
+      expect(await store.get(from, T0 + 500)).toEqual({ ...record({ views: 1 }), renewedAt: T0 + 10, movedTo: to })
+      // Writes through the new key show through the old one during the window.
+      expect(await store.increment(to, 'views', 1, write(T0 + 600))).toBe(2)
+      expect((await store.get(from, T0 + 700))?.data).toEqual({ views: 2 })
+      // The old key itself is no live record: writes to it find nothing.
+      expect(await store.increment(from, 'views', 1, write(T0 + 700))).toBeUndefined()
+      expect(await store.touch(from, T0 + 700, T0 + HOUR)).toBe(false)
+      expect(await store.rename(from, key(), T0 + 700)).toBe(false)
+      expect(await store.get(from, T0 + 1010)).toBeUndefined()
+      expect((await store.get(to, T0 + 1010))?.data).toEqual({ views: 2 })
+      // Destroying the record ends the old key's window too.
+      const again = key()
+      await store.rename(to, again, T0 + 1100, T0 + 5000)
+      await store.destroy(again)
+      expect(await store.get(to, T0 + 1200)).toBeUndefined()
+    })
+
+    test('subjects: bound at create or by update, listed newest first, revoked all at once', async () => {
+      const [a, b, c, other] = [key(), key(), key(), key()]
+      await store.create(a, record({ n: 1 }, T0, T0 + HOUR, { subject: 'alice', userAgent: 'Firefox' }), MAX)
+      await store.create(b, record({ n: 2 }, T0 + 5, T0 + HOUR, { subject: 'alice' }), MAX)
+      await store.create(c, record({ n: 3 }, T0, T0 + 10, { subject: 'alice' }), MAX) // expires first
+      await store.create(other, record({ n: 4 }), MAX)
+      await store.update(other, { set: {}, unset: [], subject: 'bob' }, write(T0 + 1))
+      expect(await store.listSubject('alice', T0 + 20)).toEqual([
+        { key: b, createdAt: T0 + 5, lastSeenAt: T0 + 5, expiresAt: T0 + HOUR },
+        { key: a, createdAt: T0, lastSeenAt: T0, expiresAt: T0 + HOUR, userAgent: 'Firefox' },
+      ])
+      expect((await store.listSubject('bob', T0 + 20)).map((s) => s.key)).toEqual([other])
+      expect((await store.get(other, T0 + 2))?.subject).toBe('bob')
+      await store.update(other, { set: { x: 1 }, unset: [], subject: null }, write(T0 + 3))
+      expect(await store.listSubject('bob', T0 + 20)).toEqual([])
+      expect((await store.get(other, T0 + 4))?.subject).toBeUndefined()
+      expect(await store.destroySubject('alice')).toBeGreaterThanOrEqual(2)
+      for (const k of [a, b]) expect(await store.get(k, T0 + 6)).toBeUndefined()
+      expect(await store.get(other, T0 + 6)).toBeDefined()
+      expect(await store.destroySubject('nobody')).toBe(0)
+    })
+
+    test('destroyAll deletes every session', async () => {
+      for (let i = 0; i < 3; i++) await store.create(key(), record({ i }), MAX)
+      expect(await store.destroyAll()).toBeGreaterThanOrEqual(3)
+      expect((await store.stats(T0)).live).toBe(0)
     })
 
     test('destroy deletes; destroying a missing record is not an error', async () => {
