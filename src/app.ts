@@ -11,7 +11,7 @@ export type CounterData = { views: number }
 
 export type AppOptions = Omit<SessionOptions, 'store' | 'logger'> & {
   store: SessionStore
-  /** One line per warning or error; `debug` gets one line per request. @default console */
+  /** One line per warning or error; `debug`, when given, one line per request. @default console */
   log?: { warn(message: string): void; error(message: string): void; debug?(message: string): void }
   /** Where counters go; created here when not given. */
   metrics?: ServerMetrics
@@ -28,7 +28,7 @@ export function createApp({ store, log = console, metrics, ...sessionOptions }: 
   const observed = metrics ?? createServerMetrics(async () => (await store.stats(Date.now())).live)
   return (
     new Elysia()
-      .use(requestObserver(observed, log.debug?.bind(log) ?? (() => {})))
+      .use(requestObserver(observed, log.debug?.bind(log)))
       .onError(({ code, error, request }) => {
         if (code === 'NOT_FOUND') return
         const message = error instanceof Error ? error.message : String(error)

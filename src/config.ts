@@ -15,12 +15,24 @@ type Setting = { env: string; flag: string; default: string; help: string }
 export const SETTINGS = {
   port: { env: 'PORT', flag: '--port', default: '3000', help: 'TCP port to listen on (0 picks a free one)' },
   host: { env: 'HOST', flag: '--host', default: '0.0.0.0', help: 'address to listen on' },
-  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory' },
+  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory | redis' },
   db: {
     env: 'SESSION_DB',
     flag: '--session-db',
     default: './data/sessions.db',
     help: 'SQLite file (its folder is created)',
+  },
+  redisUrl: {
+    env: 'REDIS_URL',
+    flag: '--redis-url',
+    default: 'redis://127.0.0.1:6379',
+    help: 'Redis for SESSION_STORE=redis: redis://[user:password@]host:port[/db], rediss:// for TLS',
+  },
+  redisPrefix: {
+    env: 'SESSION_REDIS_PREFIX',
+    flag: '--session-redis-prefix',
+    default: 'sess:',
+    help: 'prefix of the session keys in Redis (one per application sharing a Redis)',
   },
   secret: {
     env: 'SESSION_SECRET',
@@ -102,8 +114,10 @@ export const SETTINGS = {
 export type Config = {
   port: number
   host: string
-  store: 'sqlite' | 'memory'
+  store: 'sqlite' | 'memory' | 'redis'
   db: string
+  redisUrl: string
+  redisPrefix: string
   /** Empty when unset: the entry point generates or loads one (see secrets.ts). */
   secrets: string[]
   cookieName: string
@@ -139,8 +153,11 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     raw[name] = value
   }
   const store = raw.store.trim().toLowerCase()
-  if (store !== 'sqlite' && store !== 'memory') {
-    throw new ConfigError(`SESSION_STORE must be sqlite or memory, not ${JSON.stringify(raw.store)}`)
+  if (store !== 'sqlite' && store !== 'memory' && store !== 'redis') {
+    throw new ConfigError(`SESSION_STORE must be sqlite, memory or redis, not ${JSON.stringify(raw.store)}`)
+  }
+  if (store === 'redis' && !/^(redis|rediss|valkey|valkeys)(\+tls)?(\+unix)?:\/\/./.test(raw.redisUrl.trim())) {
+    throw new ConfigError('REDIS_URL must look like redis://host:port or rediss://host:port (credentials not shown)')
   }
   const secure = raw.secure.trim().toLowerCase()
   if (!['auto', 'true', 'false', 'force'].includes(secure)) {
@@ -165,6 +182,8 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     host: raw.host,
     store,
     db: raw.db,
+    redisUrl: raw.redisUrl.trim(),
+    redisPrefix: raw.redisPrefix,
     secrets: raw.secret.split(',').map((s) => s.trim()).filter(Boolean),
     cookieName: raw.cookieName,
     secure: secure === 'auto' || secure === 'force' ? secure : secure === 'true',

@@ -10,7 +10,7 @@ import { ConfigError, helpText, parseConfig, type Config } from './config'
 import { createLogger, type Logger } from './log'
 import { createServerMetrics } from './observability'
 import { generateSecret, resolveSecrets } from './secrets'
-import { memoryStore, sqliteStore, type SessionStore } from './session'
+import { memoryStore, redisStore, sqliteStore, type SessionStore } from './session'
 
 let log: Logger = createLogger()
 
@@ -22,10 +22,22 @@ function fail(message: string): never {
 function openStore(config: Config, logger: Logger, onPruned?: (count: number) => void): SessionStore {
   const common = { pruneIntervalMs: config.pruneInterval * 1000, warn: logger.warn, onPruned }
   if (config.store === 'memory') return memoryStore(common)
+  if (config.store === 'redis') return redisStore({ url: config.redisUrl, prefix: config.redisPrefix, warn: logger.warn })
   try {
     return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, ...common })
   } catch (error) {
     throw new ConfigError(`cannot open the session database ${resolve(config.db)}: ${(error as Error).message}`)
+  }
+}
+
+/** The URL with its password masked, for the log. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@')
   }
 }
 
@@ -56,9 +68,10 @@ async function serve(config: Config) {
     absoluteTimeout: config.absoluteTimeout,
     touchInterval: config.touchInterval,
     maxBytes: config.maxBytes,
-    log,
+    log: { warn: log.warn, error: log.error, debug: config.logLevel === 'debug' ? log.debug : undefined },
   }).listen({ port: config.port, hostname: config.host })
-  const where = config.store === 'sqlite' ? `, database ${resolve(config.db)}` : ''
+  const where =
+    config.store === 'sqlite' ? `, database ${resolve(config.db)}` : config.store === 'redis' ? `, ${withoutPassword(config.redisUrl)}` : ''
   log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)
 
   let stopping = false

@@ -50,15 +50,16 @@ export function instrumentStore(store: SessionStore, latency: Histogram): Sessio
   return timed as unknown as SessionStore
 }
 
-/** Counts every answer by route and status, and logs one line per request at debug level. */
-export function requestObserver(metrics: ServerMetrics, debug: (message: string) => void) {
+/** Counts every answer by route and status; with `debug`, logs one line per request. */
+export function requestObserver(metrics: ServerMetrics, debug?: (message: string) => void) {
   const started = new WeakMap<Request, number>()
-  return new Elysia({ name: 'request-observer' })
-    .onRequest(({ request }) => void started.set(request, performance.now()))
-    .onAfterResponse({ as: 'global' }, ({ request, route, set }) => {
-      const status = typeof set.status === 'number' ? set.status : 200
-      metrics.requests.inc({ route: route || 'unmatched', status: String(status) })
-      const ms = performance.now() - (started.get(request) ?? performance.now())
-      debug(`${request.method} ${new URL(request.url).pathname} ${status} ${ms.toFixed(1)}ms`)
-    })
+  const observer = new Elysia({ name: 'request-observer' })
+  if (debug) observer.onRequest(({ request }) => void started.set(request, performance.now()))
+  return observer.onAfterResponse({ as: 'global' }, ({ request, route, set }) => {
+    const status = typeof set.status === 'number' ? set.status : 200
+    metrics.requests.inc({ route: route || 'unmatched', status: String(status) })
+    if (!debug) return
+    const ms = performance.now() - (started.get(request) ?? performance.now())
+    debug(`${request.method} ${new URL(request.url).pathname} ${status} ${ms.toFixed(1)}ms`)
+  })
 }

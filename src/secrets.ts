@@ -27,6 +27,9 @@ export function resolveSecrets(config: Config, warn: (message: string) => void):
     return config.secrets
   }
   if (config.production) throw new ConfigError(`SESSION_SECRET is required when NODE_ENV=production: ${HOW_TO}`)
+  if (config.store === 'redis') {
+    throw new ConfigError(`SESSION_SECRET is required with SESSION_STORE=redis: all instances must share it; ${HOW_TO}`)
+  }
   if (config.store === 'memory') {
     warn('SESSION_SECRET is unset: using a random secret for this process only (memory store)')
     return [generateSecret()]

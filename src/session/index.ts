@@ -10,5 +10,6 @@ export type { SessionStore, SessionRecord, SessionData, SessionChanges, WriteOpt
 export { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
 export { memoryStore, type MemoryStoreOptions } from './stores/memory'
 export { sqliteStore, type SqliteStoreOptions } from './stores/sqlite'
+export { redisStore, type RedisStoreOptions } from './stores/redis'
 export { sign, unsign } from './signing'
 export { generateId, storeKey } from './ids'

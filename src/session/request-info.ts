@@ -13,13 +13,26 @@ type Server = { requestIP(request: Request): { address: string } | null } | null
  *   N-th address from the right of X-Forwarded-For (each proxy appends the address it saw).
  */
 export function clientOf(request: Request, server: Server, trustProxy: number): ClientInfo {
-  let address = server?.requestIP(request)?.address
+  // Looked up on first use: most requests (a known session, no bad cookie) never need it.
+  let address: string | undefined | null = null
+  return {
+    get address() {
+      if (address === null) address = addressOf(request, server, trustProxy)
+      return address
+    },
+    get userAgent() {
+      return request.headers.get('user-agent')?.slice(0, 256)
+    },
+  }
+}
+
+function addressOf(request: Request, server: Server, trustProxy: number): string | undefined {
   if (trustProxy > 0) {
     const forwarded = request.headers.get('x-forwarded-for')?.split(',').map((part) => part.trim())
     const hop = forwarded && forwarded[Math.max(0, forwarded.length - trustProxy)]
-    if (hop) address = hop
+    if (hop) return hop
   }
-  return { address, userAgent: request.headers.get('user-agent')?.slice(0, 256) }
+  return server?.requestIP(request)?.address
 }
 
 /** True when the request came over https, directly or (trusted) through a proxy. */

@@ -1,7 +1,10 @@
 /**
  * @module sqlite-batch
- * Grouped commits: writes that arrive together share one IMMEDIATE transaction, flushed on the
- * next turn of the event loop, and each caller is answered only after that commit.
+ * Grouped transactions: the reads and writes that arrive together share one transaction, flushed
+ * on the next turn of the event loop (IMMEDIATE when the batch writes, a plain read transaction
+ * when it only reads), and each caller is answered only after that commit. Starting a
+ * transaction costs syscalls for WAL locks, more than a whole primary-key lookup: sharing it is
+ * what makes many small statements cheap.
  *
  * Each write validates before it writes, so an error of its own (a value too large, a wrong
  * type) fails that write alone. An engine fault (disk full, lock timeout) rolls the whole batch
@@ -14,12 +17,15 @@ type Op = { run: () => unknown; resolve: (value: any) => void; reject: (error: u
 export type WriteBatcher = {
   /** Queues `run` for the next grouped commit; resolves with its result once committed. */
   write<T>(run: () => T): Promise<T>
-  /** Commits what is queued now, then refuses new writes. */
+  /** Queues `run`, which only reads, for the next grouped transaction. */
+  read<T>(run: () => T): Promise<T>
+  /** Commits what is queued now, then refuses new work. */
   close(): void
 }
 
 export function createWriteBatcher(db: Database): WriteBatcher {
   let queue: Op[] = []
+  let writes = 0
   let closed = false
   const runBatch = db.transaction((batch: Op[], outcomes: PromiseSettledResult<unknown>[]) => {
     for (const op of batch) {
@@ -34,10 +40,13 @@ export function createWriteBatcher(db: Database): WriteBatcher {
   const flush = () => {
     const batch = queue
     if (batch.length === 0) return
+    const writing = writes > 0
     queue = []
+    writes = 0
     const outcomes: PromiseSettledResult<unknown>[] = []
     try {
-      runBatch.immediate(batch, outcomes)
+      if (writing) runBatch.immediate(batch, outcomes)
+      else runBatch.deferred(batch, outcomes)
     } catch (error) {
       for (const op of batch) op.reject(error)
       return
@@ -48,13 +57,16 @@ export function createWriteBatcher(db: Database): WriteBatcher {
       else op.reject(outcome.reason)
     })
   }
+  const enqueue = <T>(run: () => T, write: boolean) =>
+    new Promise<T>((resolve, reject) => {
+      if (closed) return reject(new Error('session store is closed'))
+      queue.push({ run, resolve, reject })
+      if (write) writes++
+      if (queue.length === 1) setImmediate(flush)
+    })
   return {
-    write: <T>(run: () => T) =>
-      new Promise<T>((resolve, reject) => {
-        if (closed) return reject(new Error('session store is closed'))
-        queue.push({ run, resolve, reject })
-        if (queue.length === 1) setImmediate(flush)
-      }),
+    write: (run) => enqueue(run, true),
+    read: (run) => enqueue(run, false),
     close() {
       flush()
       closed = true

@@ -67,7 +67,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   const checkpointer =
     path !== ':memory:' && checkpointIntervalMs > 0 ? startCheckpointer(db, path, checkpointIntervalMs, warn) : undefined
   const batch = createWriteBatcher(db)
-  const { write } = batch
+  const { write, read: inReadBatch } = batch
   let closed = false
 
   const reportDamaged = damagedRecordReporter(warn)
@@ -138,9 +138,11 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   }
 
   const store: SessionStore = {
-    async get(key, at) {
-      const found = read(key, at)
-      return found && toRecord(...found)
+    get(key, at) {
+      return inReadBatch(() => {
+        const found = read(key, at)
+        return found && toRecord(...found)
+      })
     },
     async create(key, record, maxBytes) {
       const json = encodeData(record.data, maxBytes)
@@ -187,8 +189,8 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
         remove.run(key)
       })
     },
-    async listSubject(subject, at) {
-      return selectSubject.all(subject, at).map(
+    listSubject(subject, at) {
+      return inReadBatch(() => selectSubject.all(subject, at).map(
         (row): SessionSummary => ({
           key: row.key,
           createdAt: row.created_at,
@@ -196,7 +198,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
           expiresAt: row.expires_at,
           ...(row.user_agent !== null && { userAgent: row.user_agent }),
         })
-      )
+      ))
     },
     destroySubject(subject) {
       return write(() => removeSubject.run(subject).changes)

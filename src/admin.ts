@@ -1,0 +1,52 @@
+/**
+ * @module admin
+ * Operator commands of the same binary: `sessions stats`, `sessions prune`, `sessions revoke`.
+ * They open the configured store next to a running server (SQLite in WAL mode and Redis both
+ * allow that), print one line of result, and exit 0; a usage error exits 2.
+ */
+import { ConfigError } from './config'
+import type { SessionStore } from './session'
+
+export const ADMIN_USAGE = [
+  'session-counter sessions stats                 records live and expired, storage used',
+  'session-counter sessions prune                 delete expired records now',
+  'session-counter sessions revoke --all          delete every session (everyone logs in again)',
+  'session-counter sessions revoke --subject ID   delete every session bound to a subject (user)',
+]
+
+/** Which admin command `args` names (after `sessions`), checked before any store is opened. */
+export function parseAdminCommand(args: readonly string[]) {
+  const [command, ...rest] = args
+  if (command === 'stats' || command === 'prune') {
+    if (rest.length) throw new ConfigError(`sessions ${command} takes no arguments`)
+    return { command } as const
+  }
+  if (command === 'revoke') {
+    if (rest.length === 1 && rest[0] === '--all') return { command, all: true } as const
+    if (rest.length === 2 && rest[0] === '--subject' && rest[1]) return { command, subject: rest[1] } as const
+    throw new ConfigError('usage: session-counter sessions revoke --all | --subject ID')
+  }
+  throw new ConfigError(`usage:\n  ${ADMIN_USAGE.join('\n  ')}`)
+}
+
+export type AdminCommand = ReturnType<typeof parseAdminCommand>
+
+/** Runs `command` on `store`. @returns the line to print. */
+export async function runAdminCommand(command: AdminCommand, store: SessionStore, now = Date.now()): Promise<string> {
+  switch (command.command) {
+    case 'stats': {
+      const { live, expired, bytes } = await store.stats(now)
+      const size = bytes === undefined ? '' : `, ${bytes} bytes stored`
+      return `${live} live sessions, ${expired} expired not yet pruned${size}`
+    }
+    case 'prune': {
+      let pruned = 0
+      for (let batch = -1; batch !== 0; pruned += batch) batch = Math.max(0, await store.prune(now, 1000))
+      return `pruned ${pruned} expired sessions`
+    }
+    case 'revoke': {
+      const revoked = 'all' in command ? await store.destroyAll() : await store.destroySubject(command.subject)
+      return `revoked ${revoked} sessions`
+    }
+  }
+}
