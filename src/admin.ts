@@ -2,7 +2,8 @@
  * @module admin
  * Operator commands of the same binary: `sessions stats`, `sessions prune`, `sessions revoke`.
  * They open the configured store next to a running server (SQLite in WAL mode and Redis both
- * allow that), print one line of result, and exit 0; a usage error exits 2.
+ * allow that), print one line of result, and exit 0; a usage error exits 2, a store error 1.
+ * Settings flags (e.g. `--session-db`) may follow the command.
  */
 import { ConfigError } from './config'
 import type { SessionStore } from './session'
@@ -14,17 +15,17 @@ export const ADMIN_USAGE = [
   'session-counter sessions revoke --subject ID   delete every session bound to a subject (user)',
 ]
 
-/** Which admin command `args` names (after `sessions`), checked before any store is opened. */
+/**
+ * Which admin command `args` names (the words after `sessions`), checked before any store is
+ * opened. @returns the command and the remaining arguments (settings flags).
+ */
 export function parseAdminCommand(args: readonly string[]) {
   const [command, ...rest] = args
-  if (command === 'stats' || command === 'prune') {
-    if (rest.length) throw new ConfigError(`sessions ${command} takes no arguments`)
-    return { command } as const
-  }
+  if (command === 'stats' || command === 'prune') return { command, rest } as const
   if (command === 'revoke') {
-    if (rest.length === 1 && rest[0] === '--all') return { command, all: true } as const
-    if (rest.length === 2 && rest[0] === '--subject' && rest[1]) return { command, subject: rest[1] } as const
-    throw new ConfigError('usage: session-counter sessions revoke --all | --subject ID')
+    if (rest[0] === '--all') return { command, all: true, rest: rest.slice(1) } as const
+    if (rest[0] === '--subject' && rest[1]) return { command, subject: rest[1], rest: rest.slice(2) } as const
+    throw new ConfigError('usage: session-counter sessions revoke --all | --subject ID [settings flags]')
   }
   throw new ConfigError(`usage:\n  ${ADMIN_USAGE.join('\n  ')}`)
 }
@@ -41,8 +42,11 @@ export async function runAdminCommand(command: AdminCommand, store: SessionStore
     }
     case 'prune': {
       let pruned = 0
-      for (let batch = -1; batch !== 0; pruned += batch) batch = Math.max(0, await store.prune(now, 1000))
-      return `pruned ${pruned} expired sessions`
+      for (;;) {
+        const batch = await store.prune(now, 1000)
+        pruned += batch
+        if (batch < 1000) return `pruned ${pruned} expired sessions`
+      }
     }
     case 'revoke': {
       const revoked = 'all' in command ? await store.destroyAll() : await store.destroySubject(command.subject)

@@ -4,6 +4,7 @@
  * parsing and `--help`, so every setting is listed with its default. Invalid input throws
  * `ConfigError`, which the entry point prints as one line before exiting with code 2.
  */
+import { ADMIN_USAGE } from './admin'
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './log'
 
 export class ConfigError extends Error {
@@ -227,6 +228,7 @@ export function helpText(): string {
     '  session-counter [flags]          start the server',
     '  session-counter healthcheck      exit 0 when the server on PORT answers /healthz, else 1',
     '  session-counter secret generate  print a new random secret for SESSION_SECRET',
+    ...ADMIN_USAGE.map((line) => `  ${line}`),
     '  session-counter --help           this text',
     '',
     'Settings (flags win over environment variables):',

@@ -4,7 +4,9 @@
  * SIGTERM or SIGINT stops accepting, finishes requests in flight, closes the store and exits 0.
  * Invalid configuration: one line on stderr and exit code 2.
  */
+import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { parseAdminCommand, runAdminCommand } from './admin'
 import { createApp } from './app'
 import { ConfigError, helpText, parseConfig, type Config } from './config'
 import { createLogger, type Logger } from './log'
@@ -47,6 +49,24 @@ async function healthcheck(config: Config): Promise<number> {
     return response.ok ? 0 : 1
   } catch {
     return 1
+  }
+}
+
+/** `session-counter sessions ...`: one line of result on stdout; exit 0, or 1 on a store error. */
+async function admin(args: string[]): Promise<number> {
+  const command = parseAdminCommand(args)
+  const config = parseConfig(command.rest, process.env)
+  if (config.store === 'sqlite' && !existsSync(config.db)) throw new ConfigError(`no session database at ${resolve(config.db)}`)
+  if (config.store === 'memory') throw new ConfigError('the memory store lives inside the server: nothing to manage')
+  const store = openStore({ ...config, pruneInterval: 0 }, log)
+  try {
+    console.log(await runAdminCommand(command, store))
+    return 0
+  } catch (error) {
+    process.stderr.write(`session-counter: sessions ${command.command} failed: ${(error as Error).message}\n`)
+    return 1
+  } finally {
+    await store.close()
   }
 }
 
@@ -100,6 +120,8 @@ try {
   } else if (args[0] === 'secret') {
     if (args[1] !== 'generate' || args.length > 2) fail('usage: session-counter secret generate')
     console.log(generateSecret())
+  } else if (args[0] === 'sessions') {
+    process.exit(await admin(args.slice(1)))
   } else if (args[0] === 'healthcheck') {
     process.exit(await healthcheck(parseConfig(args.slice(1), process.env)))
   } else {

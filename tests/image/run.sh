@@ -30,11 +30,12 @@ failed=0
 say() { printf '[image %3ss] %s\n' $((SECONDS - started)) "$*"; }
 pass() { passed=$((passed + 1)); echo "PASS $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+finished=0
 finish() {
+  finished=1
   say "done in $((SECONDS - started)) s"
   echo "$passed passed, $failed failed"
-  [[ $failed -eq 0 ]]
-  exit
+  if [[ $failed -eq 0 ]]; then exit 0; else exit 1; fi
 }
 podman() { command podman --storage-driver vfs "$@"; }
 
@@ -54,12 +55,19 @@ cleanup() {
   if [[ ${KEEP_IMAGE:-0} != 1 ]]; then
     podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
   fi
-  # Dangling layers of this and earlier builds (vfs keeps a full copy per layer); the stand-ins stay.
-  podman image prune -f >/dev/null 2>&1 || true
   # Everything mounted under $WORK lived in private mount namespaces that are gone by now.
   rm -rf --one-file-system "$WORK"
 }
-trap cleanup EXIT
+on_exit() {
+  local rc=$?
+  cleanup
+  if [[ $finished == 0 ]]; then
+    fail "the image test stopped early (exit code $rc, see above)"
+    echo "$passed passed, $failed failed"
+    exit 1
+  fi
+}
+trap on_exit EXIT
 
 # --- tools -----------------------------------------------------------------------------------
 need=()
@@ -72,7 +80,7 @@ if [[ ${#need[@]} -gt 0 ]]; then
   say "apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 say "$(command podman --version), $(unshare --version | head -1)"
 
@@ -147,6 +155,7 @@ ca_label() { [[ -f $host_ca ]] && sha256sum "$host_ca" | cut -c1-16 || echo none
 if [[ ${REBUILD_BASES:-0} == 1 ]] || ! image_exists "$RUNTIME_TAG"; then
   ensure_rootfs
   say "podman import $RUNTIME_TAG"
+  podman rmi -f "$RUNTIME_TAG" >/dev/null 2>&1 || true
   podman import -q --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     "$rootfs_tar" "$RUNTIME_TAG" >/dev/null
 fi
@@ -168,6 +177,7 @@ if [[ ${REBUILD_BASES:-0} == 1 ]] || ! image_exists "$BUN_TAG" ||
   install -d -o 1000 -g 1000 "$dir/home/bun" "$dir/home/bun/app"
   tar -C "$dir" --numeric-owner -cf "$WORK/bun-rootfs.tar" .
   rm -rf --one-file-system "$dir"
+  podman rmi -f "$BUN_TAG" >/dev/null 2>&1 || true
   podman import -q --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
     --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
@@ -181,7 +191,8 @@ say "stand-ins: $RUNTIME_TAG $(podman image inspect --format '{{.Size}}' "$RUNTI
 # --- build ---------------------------------------------------------------------------------------
 say "podman build $IMAGE"
 build_start=$SECONDS
-if podman build --format docker --isolation chroot --pull=never \
+# --layers=false: no intermediate images pile up in vfs storage (a full copy each); the build takes ~20 s.
+if podman build --format docker --isolation chroot --pull=never --layers=false \
   --build-arg BUN_IMAGE="$BUN_TAG" --build-arg RUNTIME_IMAGE="$RUNTIME_TAG" \
   -t "$IMAGE" . >"$WORK/build.log" 2>&1; then
   pass "image builds ($((SECONDS - build_start)) s)"
@@ -235,14 +246,12 @@ else
 fi
 
 # A fresh named volume takes the owner and mode of the image's folder (as docker run -v name:/data).
-vol_ok=1
 for v in "${volumes[@]}"; do
   owner=$(stat -c %u:%g "$rootfs$v" 2>/dev/null || echo missing)
   if [[ $owner == "$uid:$gid" ]]; then
     pass "VOLUME $v is owned by the image's USER ($owner, mode $(stat -c %a "$rootfs$v"))"
   else
     fail "VOLUME $v is owned by the image's USER (got $owner)"
-    vol_ok=0
   fi
 done
 [[ ${#volumes[@]} -gt 0 ]] || fail "the image declares a VOLUME"
@@ -312,8 +321,9 @@ run_in_image() {
 child_of() {
   local d
   for d in /proc/[0-9]*; do
-    [[ $(awk '/^PPid:/ { print $2 }' "$d/status" 2>/dev/null) == "$1" ]] && { echo "${d#/proc/}"; return; }
+    if [[ $(awk '/^PPid:/ { print $2 }' "$d/status" 2>/dev/null) == "$1" ]]; then echo "${d#/proc/}"; return 0; fi
   done
+  echo none
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 wait_ready() { # PID LOG
@@ -343,7 +353,7 @@ nosecret_env=()
 for e in "${run_env[@]}"; do [[ $e == SESSION_SECRET=* ]] || nosecret_env+=("$e"); done
 run_in_image 20 "$WORK/nosecret.log" "${nosecret_env[@]}" -- "${server_argv[@]}" || code=$?
 if [[ $code -ne 0 && $code -ne 137 ]] && grep -qi secret "$WORK/nosecret.log"; then
-  pass "without SESSION_SECRET (NODE_ENV=production) it refuses to start (exit $code: $(head -c 160 "$WORK/nosecret.log" | head -1))"
+  pass "without SESSION_SECRET (NODE_ENV=production) it refuses to start (exit $code: $(head -1 "$WORK/nosecret.log" | cut -c1-90)...)"
 else
   fail "without SESSION_SECRET (NODE_ENV=production) it refuses to start (exit $code)"
   sed 's/^/  server: /' "$WORK/nosecret.log" | tail -10
@@ -361,9 +371,9 @@ else
   finish
 fi
 pid1=$(child_of "$server")
-nspid=$(awk '/^NSpid:/ { print $NF }' "/proc/$pid1/status")
-exe=$(readlink "/proc/$pid1/exe")
-ids=$(awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u ":" g }' "/proc/$pid1/status")
+nspid=$(awk '/^NSpid:/ { print $NF }' "/proc/$pid1/status" 2>/dev/null || true)
+exe=$(readlink "/proc/$pid1/exe" || true)
+ids=$(awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u ":" g }' "/proc/$pid1/status" 2>/dev/null || true)
 if [[ $nspid == 1 && $exe == "$rootfs${entrypoint[0]}" && $ids == "$uid:$gid" ]]; then
   pass "the server is PID 1 of its namespace, runs ${entrypoint[0]}, as $ids"
 else
@@ -392,13 +402,15 @@ if [[ ${#health_argv[@]} -gt 0 ]]; then
 fi
 
 # 3. docker stop: SIGTERM to PID 1, then SIGKILL after 10 s.
+# The signal goes to the binary itself (PID 1 inside), not to unshare; unshare --fork then exits
+# with the binary's own exit code (or re-raises the signal that killed it).
 stop_server() { # SIGNAL -> sets stop_code, stop_ms
-  local t0 t=0
+  local t0
   t0=$(now_ms)
-  kill "-$1" "$pid1"
-  while kill -0 "$server" 2>/dev/null && [[ $t -lt 100 ]]; do sleep 0.05; t=$((t + 1)); [[ $((t % 2)) -eq 0 ]] || continue; [[ $(($(now_ms) - t0)) -lt 10000 ]] || break; done
+  kill "-$1" "$pid1" || true
+  while kill -0 "$server" 2>/dev/null && [[ $(($(now_ms) - t0)) -lt 10000 ]]; do sleep 0.05; done
   stop_ms=$(($(now_ms) - t0))
-  kill -0 "$server" 2>/dev/null && kill -KILL "$pid1"
+  if kill -0 "$server" 2>/dev/null; then kill -KILL "$pid1" || true; fi
   stop_code=0
   wait "$server" || stop_code=$?
 }
