@@ -1,0 +1,35 @@
+/**
+ * @module subjects
+ * A subject's sessions ("your devices"): list them and revoke one or all ("log out everywhere").
+ * Sessions join a subject through `session.setSubject(userId)`, usually right after login and
+ * `regenerate()`.
+ */
+import type { SessionStore, SessionSummary } from './store'
+
+export type SubjectSessions = {
+  /** The subject's live sessions, most recently seen first; `key` is the handle to revoke by. */
+  list(subject: string): Promise<SessionSummary[]>
+  /** Revokes one of the subject's sessions; a handle of someone else's session is refused (false). */
+  revoke(subject: string, handle: string): Promise<boolean>
+  /** Revokes every session of the subject. @returns how many. */
+  revokeAll(subject: string): Promise<number>
+}
+
+/**
+ * @example
+ * const devices = subjectSessions(store)
+ * app.get('/devices', ({ session }) => devices.list(session.subject!))
+ * app.post('/logout-everywhere', ({ session }) => devices.revokeAll(session.subject!))
+ */
+export function subjectSessions(store: SessionStore, now: () => number = Date.now): SubjectSessions {
+  const list = (subject: string) => store.listSubject(subject, now())
+  return {
+    list,
+    async revoke(subject, handle) {
+      if (!(await list(subject)).some((summary) => summary.key === handle)) return false
+      await store.destroy(handle)
+      return true
+    },
+    revokeAll: (subject) => store.destroySubject(subject),
+  }
+}
