@@ -5,6 +5,9 @@
  * allow that), print one line of result, and exit 0; a usage error exits 2, a store error 1.
  * Settings flags (e.g. `--session-db`) may follow the command.
  */
+import { Database } from 'bun:sqlite'
+import { existsSync, statSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { ConfigError } from './config'
 import type { SessionStore } from './session'
 
@@ -13,6 +16,7 @@ export const ADMIN_USAGE = [
   'session-counter sessions prune                 delete expired records now',
   'session-counter sessions revoke --all          delete every session (everyone logs in again)',
   'session-counter sessions revoke --subject ID   delete every session bound to a subject (user)',
+  'session-counter sessions backup FILE           copy the SQLite database, consistent, while it serves',
 ]
 
 /**
@@ -22,6 +26,10 @@ export const ADMIN_USAGE = [
 export function parseAdminCommand(args: readonly string[]) {
   const [command, ...rest] = args
   if (command === 'stats' || command === 'prune') return { command, rest } as const
+  if (command === 'backup') {
+    if (!rest[0] || rest[0].startsWith('--')) throw new ConfigError('usage: session-counter sessions backup FILE [settings flags]')
+    return { command, file: rest[0], rest: rest.slice(1) } as const
+  }
   if (command === 'revoke') {
     if (rest[0] === '--all') return { command, all: true, rest: rest.slice(1) } as const
     if (rest[0] === '--subject' && rest[1]) return { command, subject: rest[1], rest: rest.slice(2) } as const
@@ -32,8 +40,23 @@ export function parseAdminCommand(args: readonly string[]) {
 
 export type AdminCommand = ReturnType<typeof parseAdminCommand>
 
+/**
+ * Copies a live SQLite session database to `file` with `VACUUM INTO`: one read transaction, so
+ * the copy is consistent while the server keeps writing (WAL readers do not block writers).
+ */
+export function backupSqlite(database: string, file: string): string {
+  if (existsSync(file)) throw new ConfigError(`backup: ${resolve(file)} exists; choose a new file`)
+  const db = new Database(database, { readonly: true })
+  try {
+    db.run('VACUUM INTO ?', [file])
+  } finally {
+    db.close()
+  }
+  return `backed up ${resolve(database)} to ${resolve(file)} (${statSync(file).size} bytes)`
+}
+
 /** Runs `command` on `store`. @returns the line to print. */
-export async function runAdminCommand(command: AdminCommand, store: SessionStore, now = Date.now()): Promise<string> {
+export async function runAdminCommand(command: Exclude<AdminCommand, { command: 'backup' }>, store: SessionStore, now = Date.now()): Promise<string> {
   switch (command.command) {
     case 'stats': {
       const { live, expired, bytes } = await store.stats(now)

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { parseAdminCommand, runAdminCommand } from './admin'
+import { backupSqlite, parseAdminCommand, runAdminCommand } from './admin'
 import { createApp } from './app'
 import { ConfigError, helpText, parseConfig, type Config } from './config'
 import { createLogger, type Logger } from './log'
@@ -58,6 +58,11 @@ async function admin(args: string[]): Promise<number> {
   const config = parseConfig(command.rest, process.env)
   if (config.store === 'sqlite' && !existsSync(config.db)) throw new ConfigError(`no session database at ${resolve(config.db)}`)
   if (config.store === 'memory') throw new ConfigError('the memory store lives inside the server: nothing to manage')
+  if (command.command === 'backup') {
+    if (config.store !== 'sqlite') throw new ConfigError('sessions backup copies SQLite; back Redis up with its own RDB/AOF files')
+    console.log(backupSqlite(config.db, command.file))
+    return 0
+  }
   const store = openStore({ ...config, pruneInterval: 0 }, log)
   try {
     console.log(await runAdminCommand(command, store))

@@ -5,7 +5,9 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { redisStore, sqliteStore, type SessionStore } from '../src/session'
-import { buildBinary, tempDir, SECRET } from './helpers'
+import { Database } from 'bun:sqlite'
+import { storeKey } from '../src/session/ids'
+import { buildBinary, client, idOf, startServer, tempDir, SECRET } from './helpers'
 import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from './redis-helpers'
 
 const dir = tempDir('admin-')
@@ -49,8 +51,33 @@ describe('sessions commands on SQLite', () => {
     expect(run(['sessions', 'stats', ...flags]).out).toStartWith('0 live sessions, 0 expired')
   })
 
+  test('backup copies the database while a server writes to it; the copy opens and checks ok', async () => {
+    const live = join(dir, 'live.db')
+    const server = await startServer([binary], { cwd: dir, env: { SESSION_DB: live, SESSION_SECRET: SECRET } })
+    const c = client((path, init) => fetch(server.base + path, init))
+    for (let i = 0; i < 3; i++) await c.request('/')
+    let writing = true
+    const traffic = (async () => {
+      while (writing) await fetch(server.base + '/')
+    })()
+    const copy = join(dir, 'backup.db')
+    const result = run(['sessions', 'backup', copy, '--session-db', live])
+    writing = false
+    await traffic
+    expect(result.code).toBe(0)
+    expect(result.out).toMatch(/^backed up .*live\.db to .*backup\.db \(\d+ bytes\)$/)
+    const db = new Database(copy, { readonly: true })
+    expect(db.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
+    const views = db.query("SELECT json_extract(data, '$.views') AS v FROM sessions WHERE key = ?").get(storeKey(idOf(c.cookie!)))
+    expect(views).toEqual({ v: 3 })
+    db.close()
+    expect(run(['sessions', 'backup', copy, '--session-db', live]).err).toContain('exists')
+    server.proc.kill('SIGTERM')
+    expect(await server.proc.exited).toBe(0)
+  }, 30_000)
+
   test('errors are one clear line: usage exits 2, a missing database exits 2', () => {
-    for (const args of [['sessions'], ['sessions', 'revoke'], ['sessions', 'revoke', '--subject'], ['sessions', 'stats', '--bogus']]) {
+    for (const args of [['sessions'], ['sessions', 'backup'], ['sessions', 'revoke'], ['sessions', 'revoke', '--subject'], ['sessions', 'stats', '--bogus']]) {
       const result = run(args)
       expect(result.code).toBe(2)
       expect(result.err).toStartWith('session-counter: ')
