@@ -31,8 +31,8 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
   let warnedInsecure = false
 
   /** Whether this request's cookie is Secure, and so its name (`__Host-` prefixed when Secure). */
-  const cookieFor = (request: Request) => {
-    const https = isHttps(request, trustProxy)
+  const cookieFor = (request: Request, server: Parameters<typeof isHttps>[1]) => {
+    const https = isHttps(request, server, trustProxy)
     const secureCookie = secure === 'auto' ? https : secure !== false
     return { https, secureCookie, name: secureCookie && hostPrefix ? `__Host-${cookieName}` : cookieName }
   }
@@ -43,15 +43,15 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
     .resolve({ as: 'scoped' }, async ({ cookie, set, request, server }) => {
       set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
       const client = clientOf(request, server, trustProxy)
-      const value = cookie[cookieFor(request).name]?.value
+      const value = cookie[cookieFor(request, server).name]?.value
       return { session: (await manager.load<T>(value, client)) as Session<T> }
     })
-    .onAfterHandle({ as: 'scoped' }, async ({ session, cookie, set, request }) => {
+    .onAfterHandle({ as: 'scoped' }, async ({ session, cookie, set, request, server }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
       if (!session) return
       const write = await manager.commit(session)
       if (!write) return
-      const { https, secureCookie, name } = cookieFor(request)
+      const { https, secureCookie, name } = cookieFor(request, server)
       if (secure === true && !https) {
         // A Secure cookie never travels over plain http unless `secure: 'force'` says so.
         if (!warnedInsecure) logger.warn('session: secure cookie withheld on a plain http request')

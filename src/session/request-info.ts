@@ -6,7 +6,7 @@
  */
 import type { ClientInfo } from './audit'
 
-type Server = { requestIP(request: Request): { address: string } | null } | null | undefined
+type Server = { requestIP(request: Request): { address: string } | null; readonly protocol?: string | null } | null | undefined
 
 /**
  * @param trustProxy how many proxies in front of the app to believe: with N, the client is the
@@ -36,8 +36,9 @@ function addressOf(request: Request, server: Server, trustProxy: number): string
 }
 
 /** True when the request came over https, directly or (trusted) through a proxy. */
-export function isHttps(request: Request, trustProxy: number): boolean {
-  if (request.url.startsWith('https:')) return true
+export function isHttps(request: Request, server: Server, trustProxy: number): boolean {
+  // The server knows its own scheme; without one (app.handle in tests) the URL tells.
+  if (server?.protocol ? server.protocol === 'https' : request.url.startsWith('https:')) return true
   if (trustProxy === 0) return false
   // The nearest proxy's word counts: the last value in a comma-separated list.
   const proto = request.headers.get('x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase()
