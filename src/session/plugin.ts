@@ -49,15 +49,16 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
     .onAfterHandle({ as: 'scoped' }, async ({ session, cookie, set, request, server }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
       if (!session) return
-      const write = await manager.commit(session)
-      if (!write) return
       const { https, secureCookie, name } = cookieFor(request, server)
       if (secure === true && !https) {
-        // A Secure cookie never travels over plain http unless `secure: 'force'` says so.
+        // A Secure cookie never travels over plain http unless `secure: 'force'` says so; nor is a
+        // session stored that no cookie could ever name.
         if (!warnedInsecure) logger.warn('session: secure cookie withheld on a plain http request')
         warnedInsecure = true
         return
       }
+      const write = await manager.commit(session)
+      if (!write) return
       set.headers['cache-control'] = 'no-store'
       cookie[name]!.set({
         value: write.value,

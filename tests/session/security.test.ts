@@ -1,13 +1,13 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { session, sqliteStore, type SessionEvent, type SessionOptions } from '../../src/session'
+import { session, sqliteStore, type SessionEvent, type SessionOptions, type SessionStore } from '../../src/session'
 import { SECRET, client, cookieOf, handleWith, idOf, tempDir } from '../helpers'
 
 type Data = { views: number }
 const dir = tempDir('security-')
 let n = 0
-const stores: { close(): Promise<void> }[] = []
+const stores: SessionStore[] = []
 afterAll(async () => {
   for (const store of stores) await store.close()
 })
@@ -107,9 +107,13 @@ describe('https, proxies and the __Host- prefix', () => {
     expect(await (await c.request('/')).text()).toBe('2')
   })
 
-  test('secure: true never sends the cookie over plain http; force does', async () => {
-    const strict = await handleWith(appWith({ secure: true, logger: { warn: () => {}, error: () => {} } }))('/', {})
+  test('secure: true never sends the cookie over plain http, nor stores a session; force does', async () => {
+    const warnings: string[] = []
+    const strictApp = appWith({ secure: true, logger: { warn: (m) => warnings.push(m), error: () => {} } })
+    const strict = await handleWith(strictApp)('/', {})
     expect(strict.headers.getSetCookie()).toEqual([])
+    expect((await stores.at(-1)!.stats(Date.now())).live).toBe(0)
+    expect(warnings).toEqual(['session: secure cookie withheld on a plain http request'])
     const forced = await handleWith(appWith({ secure: 'force' }))('/', {})
     expect(attributes(forced)[0]).toStartWith('__Host-id=')
     expect(attributes(forced)).toContain('Secure')
