@@ -83,6 +83,8 @@ describe('parallel requests on one session', () => {
 /** `CLIENTS` visitors, each looping sequential visits until `stop()`; records the last count acknowledged. */
 function load(base: string) {
   let running = true
+  let visits = 0
+  const started = performance.now()
   const acknowledged = new Map<string, number>()
   const failures: string[] = []
   const loops = Array.from({ length: CLIENTS }, async () => {
@@ -92,7 +94,10 @@ function load(base: string) {
         const response = await c.request('/')
         const count = countOf(await response.text())
         if (response.status !== 200) failures.push(`status ${response.status}`)
-        else acknowledged.set(storeKey(idOf(c.cookie!)), count)
+        else {
+          acknowledged.set(storeKey(idOf(c.cookie!)), count)
+          visits++
+        }
       } catch (error) {
         if (running) failures.push(`${(error as { code?: string }).code ?? error}`)
       }
@@ -105,6 +110,8 @@ function load(base: string) {
       running = false
       await Promise.all(loops)
     },
+    /** One line of figures for the record (the stress run's note quotes it). */
+    summary: () => `${visits} acknowledged visits by ${CLIENTS} clients in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   }
 }
 
@@ -117,6 +124,7 @@ describe('crashes and shutdown under load', () => {
     server.proc.kill('SIGKILL')
     await server.proc.exited
     await traffic.stop()
+    console.log(`SIGKILL under load: ${traffic.summary()}`)
     // Connection errors after the kill are expected; an error status before it is not.
     expect(traffic.failures.filter((f) => f.startsWith('status'))).toEqual([])
     expect(traffic.acknowledged.size).toBe(CLIENTS)
@@ -136,6 +144,7 @@ describe('crashes and shutdown under load', () => {
     server.proc.kill('SIGTERM')
     expect(await server.proc.exited).toBe(0)
     await traffic.stop()
+    console.log(`SIGTERM under load: ${traffic.summary()}, ${traffic.failures.length} refused after the listener closed`)
     // After the listener closes, new connections are refused: those requests were never accepted.
     expect(traffic.failures.filter((f) => f !== 'ConnectionRefused' && f !== 'ECONNREFUSED')).toEqual([])
     expect(integrity(path)).toBe('ok')
