@@ -69,8 +69,16 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     state.data = Object.fromEntries(state.changed)
     state.deleted.clear()
   }
-  const writeOptions = (state: SessionState, at: number) => ({ now: at, expiresAt: deadline(state.createdAt, at), maxBytes })
-  const stored = (state: SessionState, at: number, expiresAt: number) => {
+  // Deadlines move at most once per touch interval (at most half the idle timeout), for reads and
+  // writes alike: a write inside it keeps the deadline, so it sends no Set-Cookie and leaves the
+  // store's expiry index alone. The cookie's Max-Age always matches the stored deadline.
+  const refreshMs = Math.min(touchMs, idleMs / 2)
+  const writeOptions = (state: SessionState, at: number) => {
+    const next = deadline(state.createdAt, at)
+    return { now: at, maxBytes, ...(next - state.expiresAt >= refreshMs && { expiresAt: next }) }
+  }
+  const stored = (state: SessionState, at: number, expiresAt: number | undefined) => {
+    if (expiresAt === undefined) return
     state.lastSeenAt = at
     state.expiresAt = expiresAt
     state.sendCookie = true
@@ -191,7 +199,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     if (state.key === undefined && Object.keys(state.data).length > 0) await create(state, at)
     else if (state.key !== undefined && !state.viaOldId) {
       if (renewAfterMs > 0 && at - state.renewedAt >= renewAfterMs) await engine.regenerate(state)
-      else if (!state.sendCookie && at - state.lastSeenAt >= touchMs) {
+      else if (!state.sendCookie && at - state.lastSeenAt >= refreshMs) {
         const expiresAt = deadline(state.createdAt, at)
         if (await guarded('touch', () => store.touch(state.key!, at, expiresAt))) stored(state, at, expiresAt)
       }

@@ -60,8 +60,12 @@ export type SessionChanges = {
 /** Timing and limits for a write. */
 export type WriteOptions = {
   now: number
-  /** The new deadline of the record: the caller applies both timeouts. */
-  expiresAt: number
+  /**
+   * The new deadline of the record (the caller applies both timeouts), and `now` becomes its
+   * `lastSeenAt`. Omitted: both stay as they are (the caller refreshes deadlines at most once per
+   * touch interval, which spares an index update and a Set-Cookie on most writes).
+   */
+  expiresAt?: number
   /** The largest serialised data allowed; larger throws `SessionTooLargeError`. */
   maxBytes: number
 }

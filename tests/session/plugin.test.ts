@@ -195,6 +195,31 @@ describe('session plugin over real SQLite files', () => {
     expect(await (await c.request('/read')).json()).toEqual({ views: 1, id: 'stored' })
   })
 
+  test('writes inside the refresh interval keep the deadline: no Set-Cookie, no index update', async () => {
+    const { send, path } = setup({ idleTimeout: 600, touchInterval: 60 })
+    const c = client(send)
+    const first = await c.request('/inc')
+    expect(first.headers.getSetCookie()[0]).toContain('Max-Age=600')
+    const expiresAt = () => {
+      const db = new Database(path, { readonly: true })
+      const row = db.query('SELECT expires_at AS e FROM sessions').get() as { e: number }
+      db.close()
+      return row.e
+    }
+    const created = expiresAt()
+    clock.now += 30_000
+    const quiet = await c.request('/inc')
+    expect(await quiet.text()).toBe('2')
+    expect(quiet.headers.getSetCookie()).toEqual([])
+    expect(quiet.headers.get('cache-control')).toBeNull()
+    expect(expiresAt()).toBe(created)
+    clock.now += 30_000 // 60 s after the last move: the deadline moves, and the cookie with it
+    const moved = await c.request('/inc')
+    expect(await moved.text()).toBe('3')
+    expect(moved.headers.getSetCookie()[0]).toContain('Max-Age=600')
+    expect(expiresAt()).toBe(created + 60_000)
+  })
+
   test('set writes only changed keys; different keys from parallel requests both persist', async () => {
     const { send } = setup()
     const c = client(send)

@@ -17,6 +17,9 @@ export type MemoryStoreOptions = {
   onPruned?: (count: number) => void
 }
 
+/** The deadline fields a write sets: none when the caller keeps the deadline. */
+const moved = (at: number, expiresAt: number | undefined) => (expiresAt === undefined ? {} : { lastSeenAt: at, expiresAt })
+
 /** A stored record with its data as JSON text, so callers can never mutate what is stored. */
 type Entry = Omit<SessionRecord, 'data'> & { json: string }
 
@@ -74,13 +77,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       return rewrite(key, at, (entry, data) => {
         const merged = applyChanges(data, changes)
         const subject = changes.subject === undefined ? entry.subject : changes.subject ?? undefined
-        return [{ ...entry, json: encodeData(merged, maxBytes), lastSeenAt: at, expiresAt, subject }, merged]
+        return [{ ...entry, json: encodeData(merged, maxBytes), ...moved(at, expiresAt), subject }, merged]
       })
     },
     async increment(key, field, by, { now: at, expiresAt, maxBytes }: WriteOptions) {
       return rewrite(key, at, (entry, data) => {
         const value = addToField(data, field, by)
-        return [{ ...entry, json: encodeData(data, maxBytes), lastSeenAt: at, expiresAt }, value]
+        return [{ ...entry, json: encodeData(data, maxBytes), ...moved(at, expiresAt) }, value]
       })
     },
     async touch(key, at, expiresAt) {

@@ -21,6 +21,13 @@ local function unbind(subject, key) redis.call('SREM', P .. 'subject:' .. subjec
 local function hset(key, list, from, to)
   for i = from, to, 2000 do redis.call('HSET', key, unpack(list, i, math.min(i + 1999, to))) end
 end
+-- A write moves the deadline (ARGV[3], the TTL in ARGV[4]) or keeps it (ARGV[3] == ''); returns the TTL in force.
+local function keep_or_move(key, argv)
+  if argv[3] == '' then return tostring(redis.call('PTTL', key)) end
+  redis.call('HSET', key, '_l', argv[2], '_e', argv[3])
+  redis.call('PEXPIRE', key, argv[4])
+  return argv[4]
+end
 local function map(all)
   local t = {}
   for i = 1, #all, 2 do t[all[i]] = all[i + 1] end
@@ -54,7 +61,7 @@ if ARGV[3] ~= '' then bind(string.sub(ARGV[3], 2), string.sub(KEYS[1], #P + 1), 
 return 1`)
 
 /**
- * ARGV: P, now, expiresAt, ttl, maxBytes, subject ('' keep, '-' unbind, '=' .. subject), n, then
+ * ARGV: P, now, expiresAt ('' keeps the deadline), ttl, maxBytes, subject ('' keep, '-' unbind, '=' .. subject), n, then
  * n items of field/value pairs to set, then fields to delete.
  * Returns nil (not live), {'BIG', size}, or {'OK', field, value, ...} of the merged data.
  */
@@ -75,8 +82,7 @@ if #out == 1 then size = 2 end
 if size > tonumber(ARGV[5]) then return {'BIG', tostring(size)} end
 hset(KEYS[1], ARGV, 8, 7 + n)
 for i = 8 + n, #ARGV, 1000 do redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
-redis.call('HSET', KEYS[1], '_l', ARGV[2], '_e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local ttl = keep_or_move(KEYS[1], ARGV)
 local key = string.sub(KEYS[1], #P + 1)
 if op ~= '' then
   local new = nil
@@ -85,11 +91,11 @@ if op ~= '' then
   if new then redis.call('HSET', KEYS[1], '_s', new) else redis.call('HDEL', KEYS[1], '_s') end
   s = new
 end
-if s then bind(s, key, ARGV[4]) end
+if s then bind(s, key, ttl) end
 return out`)
 
 /**
- * ARGV: P, now, expiresAt, ttl, maxBytes, field, by. Returns nil, {'BIG', size}, {'TYPE', first
+ * ARGV: P, now, expiresAt ('' keeps the deadline), ttl, maxBytes, field, by. Returns nil, {'BIG', size}, {'TYPE', first
  * character of the stored JSON}, {'INF'} or {'OK', value}. Numbers print as integers or as the
  * shortest %g that reads back the same double, so JSON.parse gives what JS would have computed.
  */
@@ -114,9 +120,9 @@ if x == math.floor(x) and math.abs(x) < 1e18 then text = string.format('%d', x)
 else for p = 15, 17 do text = string.format('%.' .. p .. 'g', x); if tonumber(text) == x then break end end end
 size = size + #field + #text + 2
 if size > tonumber(ARGV[5]) then return {'BIG', tostring(size)} end
-redis.call('HSET', KEYS[1], field, text, '_l', ARGV[2], '_e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if s then bind(s, string.sub(KEYS[1], #P + 1), ARGV[4]) end
+redis.call('HSET', KEYS[1], field, text)
+local ttl = keep_or_move(KEYS[1], ARGV)
+if s then bind(s, string.sub(KEYS[1], #P + 1), ttl) end
 return {'OK', text}`)
 
 /** ARGV: P, now, expiresAt, ttl. 1 when the live record was touched, else 0. */

@@ -59,6 +59,9 @@ function fieldsOf(data: SessionData, unset: string[] = []): string[] {
 }
 
 const ttl = (expiresAt: number, at: number) => String(Math.max(1, Math.ceil(expiresAt - at)) + SLACK_MS)
+/** The scripts' expiresAt and TTL arguments; empty strings keep the record's deadline as it is. */
+const deadline = (expiresAt: number | undefined, at: number) =>
+  expiresAt === undefined ? ['', ''] : [String(expiresAt), ttl(expiresAt, at)]
 
 /**
  * @example
@@ -175,7 +178,7 @@ export function redisStore(options: RedisStoreOptions = {}): SessionStore {
       const set = fieldsOf(changes.set, unset)
       for (const name of changes.unset) unset.push(JSON.stringify(name))
       const bind = changes.subject === undefined ? '' : changes.subject === null ? '-' : `=${changes.subject}`
-      const head = [String(at), String(expiresAt), ttl(expiresAt, at), String(maxBytes), bind, String(set.length)]
+      const head = [String(at), ...deadline(expiresAt, at), String(maxBytes), bind, String(set.length)]
       const reply: string[] | null = await run(scripts.UPDATE, [prefix + key], [...head, ...set, ...unset])
       if (!reply) return undefined
       if (reply[0] === 'BIG') refuse(reply, maxBytes)
@@ -183,7 +186,7 @@ export function redisStore(options: RedisStoreOptions = {}): SessionStore {
     },
     async increment(key, field, by, { now: at, expiresAt, maxBytes }) {
       if (!Number.isFinite(by)) throw new SessionValueError(`cannot increment "${field}" by ${by}`)
-      const args = [String(at), String(expiresAt), ttl(expiresAt, at), String(maxBytes), JSON.stringify(field), String(by)]
+      const args = [String(at), ...deadline(expiresAt, at), String(maxBytes), JSON.stringify(field), String(by)]
       const reply: string[] | null = await run(scripts.INCREMENT, [prefix + key], args)
       if (!reply) return undefined
       if (reply[0] === 'BIG') refuse(reply, maxBytes)

@@ -77,19 +77,26 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   )
   // Writes name live records only: a rename's leftover pointer (moved_to) is never written through.
   const LIVE = 'key = ?1 AND expires_at > ?2 AND moved_to IS NULL'
-  const writeData = db.prepare(
-    'UPDATE sessions SET data = ?2, last_seen_at = ?3, expires_at = ?4, subject = ?5 WHERE key = ?1'
+  // Each write comes in two forms, [moving the deadline, keeping it]: keeping it leaves the
+  // expiry index alone, which halves the pages a write dirties.
+  const deadline = (keep: boolean, now: string, expiresAt: string) =>
+    keep ? '' : `, last_seen_at = ${now}, expires_at = ${expiresAt}`
+  const writeData = [false, true].map((keep) =>
+    db.prepare(`UPDATE sessions SET data = ?2, subject = ?5${deadline(keep, '?3', '?4')} WHERE key = ?1`)
   )
   // One statement for the common increment; the WHERE admits only rows where it is certainly
   // valid (a number or absent, far from the size limit). Anything else takes the checked path.
-  const incrementInPlace = db.prepare<{ value: number }, [string, number, string, number, number, number]>(
-    `UPDATE sessions
-     SET data = json_set(data, ?3, coalesce(json_extract(data, ?3), 0) + ?4), last_seen_at = ?2, expires_at = ?5
-     WHERE ${LIVE}
-       AND CASE WHEN json_valid(data) THEN coalesce(json_type(data, ?3), 'integer') IN ('integer', 'real') END
-       AND octet_length(data) + length(?3) + 40 <= ?6
-     RETURNING json_extract(data, ?3) AS value`
+  const incrementInPlace = [false, true].map((keep) =>
+    db.prepare<{ value: number }, [string, number, string, number, number | null, number]>(
+      `UPDATE sessions
+       SET data = json_set(data, ?3, coalesce(json_extract(data, ?3), 0) + ?4)${deadline(keep, '?2', '?5')}
+       WHERE ${LIVE}
+         AND CASE WHEN json_valid(data) THEN coalesce(json_type(data, ?3), 'integer') IN ('integer', 'real') END
+         AND octet_length(data) + length(?3) + 40 <= ?6
+       RETURNING json_extract(data, ?3) AS value`
+    )
   )
+  const form = (expiresAt: number | undefined) => (expiresAt === undefined ? 1 : 0)
   const touchLive = db.prepare(`UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE key = ?1 AND expires_at > ?2 AND moved_to IS NULL`)
   const renameLive = db.prepare<Row, [string, number, string]>(
     `UPDATE sessions SET key = ?3, renewed_at = ?2 WHERE ${LIVE} RETURNING ${COLUMNS}`
@@ -157,19 +164,19 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
         if (!found) return undefined
         const merged = applyChanges(found[1], changes)
         const subject = changes.subject === undefined ? found[0].subject : changes.subject
-        writeData.run(key, encodeData(merged, maxBytes), at, expiresAt, subject)
+        writeData[form(expiresAt)]!.run(key, encodeData(merged, maxBytes), at, expiresAt ?? null, subject)
         return merged
       })
     },
     increment(key, field, by, { now: at, expiresAt, maxBytes }) {
       const path = field.includes('"') ? undefined : `$."${field}"`
       return write(() => {
-        const row = path && incrementInPlace.get(key, at, path, by, expiresAt, maxBytes)
+        const row = path && incrementInPlace[form(expiresAt)]!.get(key, at, path, by, expiresAt ?? null, maxBytes)
         if (row) return row.value
         const found = readLive(key, at)
         if (!found) return undefined
         const value = addToField(found[1], field, by)
-        writeData.run(key, encodeData(found[1], maxBytes), at, expiresAt, found[0].subject)
+        writeData[form(expiresAt)]!.run(key, encodeData(found[1], maxBytes), at, expiresAt ?? null, found[0].subject)
         return value
       })
     },

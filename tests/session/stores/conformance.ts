@@ -81,6 +81,15 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(got?.expiresAt).toBe(T0 + 2 + HOUR)
     })
 
+    test('a write without expiresAt keeps the deadline and last-seen time', async () => {
+      const k = key()
+      await store.create(k, record({ views: 1 }, T0, T0 + HOUR, { subject: 'carol' }), MAX)
+      expect(await store.increment(k, 'views', 1, { now: T0 + 10, maxBytes: MAX })).toBe(2)
+      expect(await store.update(k, { set: { b: 1 }, unset: [] }, { now: T0 + 20, maxBytes: MAX })).toEqual({ views: 2, b: 1 })
+      expect(await store.get(k, T0 + 30)).toEqual(record({ views: 2, b: 1 }, T0, T0 + HOUR, { subject: 'carol' }))
+      expect((await store.listSubject('carol', T0 + 30)).map((s) => s.key)).toEqual([k])
+    })
+
     test('parallel increments are exact and each sees its own value', async () => {
       const k = key()
       await store.create(k, record({ views: 0 }), MAX)
