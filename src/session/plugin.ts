@@ -8,7 +8,7 @@
 import { Elysia } from 'elysia'
 import { createSessionManager } from './manager'
 import { resolveSessionOptions, type SessionOptions } from './options'
-import { clientOf, isHttps } from './request-info'
+import { clientOf, isHttps, readCookie } from './request-info'
 import type { Session } from './session'
 import type { SessionData } from './store'
 
@@ -40,13 +40,13 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
   // The seed must be a string: Elysia dedupes plugins by JSON.stringify(seed), and a store object
   // stringifies to "{}", which would silently drop a second session plugin.
   return new Elysia({ name: 'session', seed: cookieName })
-    .resolve({ as: 'scoped' }, async ({ cookie, set, request, server }) => {
+    .resolve({ as: 'scoped' }, async ({ set, request, server }) => {
       set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
       const client = clientOf(request, server, trustProxy)
-      const value = cookie[cookieFor(request, server).name]?.value
+      const value = readCookie(request.headers.get('cookie'), cookieFor(request, server).name)
       return { session: (await manager.load<T>(value, client)) as Session<T> }
     })
-    .onAfterHandle({ as: 'scoped' }, async ({ session, cookie, set, request, server }) => {
+    .onAfterHandle({ as: 'scoped' }, async ({ session, set, request, server }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
       if (!session) return
       const { https, secureCookie, name } = cookieFor(request, server)
@@ -60,13 +60,16 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
       const write = await manager.commit(session)
       if (!write) return
       set.headers['cache-control'] = 'no-store'
-      cookie[name]!.set({
+      // Into the cookie jar's own store (what `cookie[name].set()` writes to), so that cookies the
+      // app sets through the jar and ours are serialised together.
+      set.cookie ??= Object.create(null) as NonNullable<typeof set.cookie>
+      set.cookie[name] = {
         value: write.value,
         maxAge: write.maxAge,
         path: '/',
         httpOnly: true,
         sameSite: 'lax',
         secure: secureCookie,
-      })
+      }
     })
 }

@@ -44,3 +44,29 @@ export function isHttps(request: Request, server: Server, trustProxy: number): b
   const proto = request.headers.get('x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase()
   return proto === 'https'
 }
+
+/**
+ * The value of cookie `name` in a Cookie header (the first one, as browsers send the most specific
+ * first), URL-decoded; `undefined` when absent. A value that fails to decode is returned as sent:
+ * its signature check fails, which means a fresh session. Reading one cookie here spares parsing
+ * every cookie of every request into Elysia's jar.
+ */
+export function readCookie(header: string | null, name: string): string | undefined {
+  if (!header) return undefined
+  for (let start = 0; start < header.length; ) {
+    const end = header.indexOf(';', start)
+    const stop = end === -1 ? header.length : end
+    const eq = header.indexOf('=', start)
+    if (eq !== -1 && eq < stop && header.slice(start, eq).trim() === name) {
+      let value = header.slice(eq + 1, stop).trim()
+      if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+      try {
+        return decodeURIComponent(value)
+      } catch {
+        return value
+      }
+    }
+    start = stop + 1
+  }
+  return undefined
+}
