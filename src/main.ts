@@ -16,7 +16,14 @@ import { memoryStore, redisStore, sqliteStore, type SessionStore } from './sessi
 
 let log: Logger = createLogger()
 
+/** Exits after writing out buffered log lines. */
+function exit(code: number): never {
+  log.flush()
+  process.exit(code)
+}
+
 function fail(message: string): never {
+  log.flush()
   process.stderr.write(`session-counter: ${message}\n`)
   process.exit(2)
 }
@@ -68,6 +75,7 @@ async function admin(args: string[]): Promise<number> {
     console.log(await runAdminCommand(command, store))
     return 0
   } catch (error) {
+    log.flush()
     process.stderr.write(`session-counter: sessions ${command.command} failed: ${(error as Error).message}\n`)
     return 1
   } finally {
@@ -108,10 +116,10 @@ async function serve(config: Config) {
       await app.stop()
       await store.close()
       log.info('stopped')
-      process.exit(0)
+      exit(0)
     } catch (error) {
       log.error(`shutdown failed: ${(error as Error).message}`)
-      process.exit(1)
+      exit(1)
     }
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
@@ -126,9 +134,9 @@ try {
     if (args[1] !== 'generate' || args.length > 2) fail('usage: session-counter secret generate')
     console.log(generateSecret())
   } else if (args[0] === 'sessions') {
-    process.exit(await admin(args.slice(1)))
+    exit(await admin(args.slice(1)))
   } else if (args[0] === 'healthcheck') {
-    process.exit(await healthcheck(parseConfig(args.slice(1), process.env)))
+    exit(await healthcheck(parseConfig(args.slice(1), process.env)))
   } else {
     await serve(parseConfig(args, process.env))
   }
