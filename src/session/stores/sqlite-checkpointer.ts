@@ -16,6 +16,10 @@ const checkpoint = () => {
   // Busy or briefly locked: the next tick tries again, and the writer's backstop still holds.
   try { db && db.run('PRAGMA wal_checkpoint(PASSIVE)') } catch {}
 }
+const checkpointAndTell = () => {
+  checkpoint()
+  postMessage('checkpointed')
+}
 self.onmessage = ({ data }) => {
   if (data === 'stop') {
     clearInterval(timer)
@@ -27,7 +31,7 @@ self.onmessage = ({ data }) => {
   }
   db = new Database(data.path)
   db.run('PRAGMA busy_timeout = 1000')
-  timer = setInterval(checkpoint, data.intervalMs)
+  timer = setInterval(checkpointAndTell, data.intervalMs)
 }
 `
 
@@ -43,6 +47,14 @@ export function startCheckpointer(db: Database, path: string, intervalMs: number
   worker.onerror = (event) => warn(`session store: the checkpoint worker failed: ${event.message}`)
   db.run('PRAGMA wal_autocheckpoint = 10000')
   db.run('PRAGMA journal_size_limit = 67108864')
+  // The worker copies the bulk while the writer keeps appending, so the log never ends fully
+  // copied and SQLite never restarts it. After each round the writer copies the short tail
+  // itself, between batches: then the next commit restarts the log from its beginning.
+  worker.onmessage = () => {
+    try {
+      db.run('PRAGMA wal_checkpoint(PASSIVE)')
+    } catch {}
+  }
   worker.postMessage({ path, intervalMs })
   return {
     stop: () =>
