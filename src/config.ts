@@ -90,7 +90,7 @@ export const SETTINGS = {
     env: 'SESSION_TOUCH_INTERVAL',
     flag: '--session-touch-interval',
     default: '60',
-    help: 'a request that changes nothing refreshes the idle deadline at most this often (seconds)',
+    help: 'the idle deadline and the cookie are refreshed at most this often (seconds; at most half the idle timeout)',
   },
   maxBytes: {
     env: 'SESSION_MAX_BYTES',

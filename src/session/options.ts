@@ -56,7 +56,11 @@ export type SessionOptions = {
   idleTimeout?: number
   /** Seconds after creation after which a session dies, however active. @default 86400 */
   absoluteTimeout?: number
-  /** A request that changes nothing moves the idle deadline at most once per this many seconds. @default 60 */
+  /**
+   * The idle deadline (and the cookie's Max-Age with it) moves at most once per this many seconds
+   * (capped at half the idle timeout), for reads and writes: most requests write no deadline and
+   * send no Set-Cookie. @default 60
+   */
   touchInterval?: number
   /**
    * After `regenerate()`, the old ID keeps working for this many seconds, for requests already
