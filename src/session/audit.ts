@@ -22,7 +22,8 @@ export type Auditor = {
 export function createAuditor(options: ResolvedSessionOptions): Auditor {
   const { secrets, now, onEvent, logger } = options
   const flood = createFloodGuard(options.flood)
-  const hasher = () => new Bun.CryptoHasher('sha256', `audit:${secrets[0]}`)
+  // One keyed HMAC state, copied per hash (as in signing.ts): no key schedule per event.
+  const keyed = new Bun.CryptoHasher('sha256', `audit:${secrets[0]}`)
   const emit = (event: Omit<SessionEvent, 'at'>) => {
     try {
       onEvent({ ...event, at: now() })
@@ -31,7 +32,7 @@ export function createAuditor(options: ResolvedSessionOptions): Auditor {
     }
   }
   return {
-    hash: (id) => hasher().update(id).digest('base64url').slice(0, 22),
+    hash: (id) => keyed.copy().update(id).digest('base64url').slice(0, 22),
     emit,
     count({ address }) {
       if (address === undefined || !flood.note(address, now())) return
