@@ -34,11 +34,13 @@ export function createAuditor(options: ResolvedSessionOptions): Auditor {
   return {
     hash: (id) => keyed.copy().update(id).digest('base64url').slice(0, 22),
     emit,
-    count({ address }) {
+    count(client) {
+      if (!flood.enabled) return
+      const { address } = client
       if (address === undefined || !flood.note(address, now())) return
       logger.warn(`session flood: ${address} passed the limit of new sessions and bad cookies; refusing new sessions from it for a while`)
       emit({ type: 'flood', address })
     },
-    blockedFor: ({ address }) => (address === undefined ? 0 : flood.blockedFor(address, now())),
+    blockedFor: (client) => (!flood.enabled || client.address === undefined ? 0 : flood.blockedFor(client.address, now())),
   }
 }

@@ -19,6 +19,8 @@ export type FloodOptions = {
 type Counter = { windowStart: number; count: number; blockedUntil: number }
 
 export type FloodGuard = {
+  /** False when the threshold is 0: callers may skip looking up addresses at all. */
+  readonly enabled: boolean
   /** Counts one creation or bad cookie. @returns true when this one crossed the threshold. */
   note(address: string, now: number): boolean
   /** Seconds until `address` may create sessions again; 0 when it may now. */
@@ -28,8 +30,9 @@ export type FloodGuard = {
 export function createFloodGuard(options: FloodOptions = {}): FloodGuard {
   const { threshold = 600, windowSeconds = 60, blockSeconds = 300, maxAddresses = 10_000 } = options
   const counters = new Map<string, Counter>()
-  if (threshold <= 0) return { note: () => false, blockedFor: () => 0 }
+  if (threshold <= 0) return { enabled: false, note: () => false, blockedFor: () => 0 }
   return {
+    enabled: true,
     note(address, now) {
       let counter = counters.get(address)
       counters.delete(address) // re-inserted below: Map order is recency order
