@@ -41,8 +41,20 @@ export type Checkpointer = { stop(): Promise<void> }
  * Moves WAL checkpoints of the database at `path` to a worker. The writer keeps SQLite's inline
  * checkpoint only as a backstop at 10000 pages (40 MB), should the worker ever fall behind.
  */
-export function startCheckpointer(db: Database, path: string, intervalMs: number, warn: (message: string) => void): Checkpointer {
-  const worker = new Worker(URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'application/javascript' })))
+export function startCheckpointer(
+  db: Database,
+  path: string,
+  intervalMs: number,
+  warn: (message: string) => void
+): Checkpointer | undefined {
+  let worker: Worker
+  try {
+    worker = new Worker(URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'application/javascript' })))
+  } catch (error) {
+    // No worker threads here: SQLite's own inline checkpoints still keep the log bounded.
+    warn(`session store: no checkpoint worker (${String(error)}); checkpoints run inline`)
+    return undefined
+  }
   worker.unref()
   worker.onerror = (event) => warn(`session store: the checkpoint worker failed: ${event.message}`)
   db.run('PRAGMA wal_autocheckpoint = 10000')
