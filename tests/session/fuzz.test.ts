@@ -7,10 +7,12 @@ import { Database } from 'bun:sqlite'
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { createApp } from '../../src/app'
-import { sqliteStore, type SessionStore } from '../../src/session'
+import { redisStore, sqliteStore, type SessionStore } from '../../src/session'
 import { generateId, storeKey } from '../../src/session/ids'
 import { sign } from '../../src/session/signing'
+import { RedisClient } from 'bun'
 import { SECRET, cookieOf, handleWith, idOf, tempDir } from '../helpers'
+import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from '../redis-helpers'
 
 const dir = tempDir('fuzz-')
 const path = join(dir, 'fuzz.db')
@@ -106,4 +108,37 @@ describe('fuzzing stored records', () => {
     )
     db.close()
   })
+})
+
+describe('fuzzing stored records on Redis', async () => {
+  const ready = await redisReady('fuzzing stored Redis records')
+  test.skipIf(!ready)('whatever a session hash holds, the counter answers 200 and continues or starts over', async () => {
+    const prefix = `${RUN_PREFIX}fuzz:`
+    const redis = redisStore({ url: REDIS_URL, prefix })
+    const send = handleWith(createApp({ store: redis, secrets: [SECRET], ...quiet }))
+    const client = new RedisClient(REDIS_URL)
+    const id = generateId()
+    const cookie = `id=${encodeURIComponent(sign(id, SECRET))}`
+    const hashKey = prefix + storeKey(id)
+    const field = fc.oneof(fc.constantFrom('"views"', '_e', '_c', '_l', '_r', '_s', '_m', '"x"'), headerText)
+    const fieldValue = fc.oneof(fc.jsonValue().map((v) => JSON.stringify(v)), headerText, fc.integer().map(String))
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(field, fieldValue), { maxLength: 6 }), async (fields) => {
+        const now = Date.now()
+        await client.send('DEL', [hashKey])
+        // A healthy record first, then the fuzzed fields written over it.
+        const base = ['_c', String(now), '_l', String(now), '_e', String(now + 60_000), '_r', String(now), '"views"', '4']
+        const flat = fields.filter(([f]) => f.length > 0).flatMap(([f, v]) => [f, v])
+        await client.send('HSET', [hashKey, ...base, ...flat])
+        await client.send('PEXPIRE', [hashKey, '60000'])
+        const response = await send('/', { headers: { cookie } })
+        expect(response.status).toBe(200)
+        expect(await response.text()).toMatch(/^(Welcome to this page for the first time!|You visited this page \d+ times)$/)
+      }),
+      { numRuns: 200 }
+    )
+    client.close()
+    await redis.close()
+    await deleteKeys(prefix)
+  }, 60_000)
 })

@@ -28,6 +28,11 @@ local function keep_or_move(key, argv)
   redis.call('PEXPIRE', key, argv[4])
   return argv[4]
 end
+-- A deadline that is not a number (a damaged record) is never live.
+local function live(deadline, now)
+  local n = tonumber(deadline)
+  return n ~= nil and n > now
+end
 local function map(all)
   local t = {}
   for i = 1, #all, 2 do t[all[i]] = all[i + 1] end
@@ -41,15 +46,14 @@ local now = tonumber(ARGV[2])
 local all = redis.call('HGETALL', KEYS[1])
 local t = map(all)
 if t._m then
-  if not t._p or tonumber(t._p) <= now then return false end
+  if not live(t._p, now) then return false end
   local target = redis.call('HGETALL', P .. t._m)
-  local e = map(target)._e
-  if not e or tonumber(e) <= now then return false end
+  if not live(map(target)._e, now) then return false end
   target[#target + 1] = '_m'
   target[#target + 1] = t._m
   return target
 end
-if not t._e or tonumber(t._e) <= now then return false end
+if not live(t._e, now) then return false end
 return all`)
 
 /** ARGV: P, ttl, '' or '=' .. subject, then field/value pairs. An existing key is a fault. */
@@ -128,7 +132,7 @@ return {'OK', text}`)
 /** ARGV: P, now, expiresAt, ttl. 1 when the live record was touched, else 0. */
 export const TOUCH = script(`${HELPERS}
 local r = redis.call('HMGET', KEYS[1], '_e', '_s')
-if not r[1] or tonumber(r[1]) <= tonumber(ARGV[2]) then return 0 end
+if not live(r[1], tonumber(ARGV[2])) then return 0 end
 redis.call('HSET', KEYS[1], '_l', ARGV[2], '_e', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if r[2] then bind(r[2], string.sub(KEYS[1], #P + 1), ARGV[4]) end
@@ -141,7 +145,7 @@ return 1`)
 export const RENAME = script(`${HELPERS}
 local now = tonumber(ARGV[2])
 local r = redis.call('HMGET', KEYS[1], '_e', '_s', '_c')
-if not r[1] or tonumber(r[1]) <= now then return 0 end
+if not live(r[1], now) then return 0 end
 local from, to = string.sub(KEYS[1], #P + 1), string.sub(KEYS[2], #P + 1)
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[2], '_r', ARGV[2])
@@ -158,7 +162,7 @@ return 1`)
 export const LIST = script(`local out = {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local r = redis.call('HMGET', ARGV[1] .. m, '_e', '_s', '_c', '_l', '_u')
-  if r[1] and r[2] == ARGV[3] and tonumber(r[1]) > tonumber(ARGV[2]) then
+  if r[2] == ARGV[3] and (tonumber(r[1]) or 0) > tonumber(ARGV[2]) then
     out[#out + 1] = m; out[#out + 1] = r[3]; out[#out + 1] = r[4]; out[#out + 1] = r[1]
     out[#out + 1] = r[5] and ('=' .. r[5]) or ''
   elseif not r[1] or r[2] ~= ARGV[3] then redis.call('SREM', KEYS[1], m) end
@@ -178,7 +182,7 @@ export const STATS = script(`local live, expired = 0, 0
 for i = 1, #KEYS do
   local e = redis.pcall('HGET', KEYS[i], '_e')
   if type(e) == 'string' then
-    if tonumber(e) > tonumber(ARGV[2]) then live = live + 1 else expired = expired + 1 end
+    if (tonumber(e) or 0) > tonumber(ARGV[2]) then live = live + 1 else expired = expired + 1 end
   end
 end
 return {live, expired}`)
@@ -188,7 +192,7 @@ export const PRUNE = script(`local n, now, limit = 0, tonumber(ARGV[2]), tonumbe
 for i = 1, #KEYS do
   if n >= limit then break end
   local e = redis.pcall('HGET', KEYS[i], '_e')
-  if type(e) == 'string' and tonumber(e) <= now then redis.call('DEL', KEYS[i]); n = n + 1 end
+  if type(e) == 'string' and (tonumber(e) or 0) <= now then redis.call('DEL', KEYS[i]); n = n + 1 end
 end
 return n`)
 

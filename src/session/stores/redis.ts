@@ -158,9 +158,11 @@ export function redisStore(options: RedisStoreOptions = {}): SessionStore {
       if (!pairs || !data) return undefined
       const meta = new Map<string, string>()
       for (let i = 0; i < pairs.length; i += 2) if (pairs[i]!.startsWith('_')) meta.set(pairs[i]!, pairs[i + 1]!)
-      const [createdAt, lastSeenAt, expiresAt] = ['_c', '_l', '_e'].map((name) => Number(meta.get(name) ?? 0)) as [number, number, number]
+      const [createdAt, lastSeenAt, expiresAt] = ['_c', '_l', '_e'].map((name) => Number(meta.get(name) ?? NaN)) as [number, number, number]
       const [subject, userAgent, movedTo] = [meta.get('_s'), meta.get('_u'), meta.get('_m')]
       const renewedAt = Number(meta.get('_r') ?? createdAt)
+      // Times that are not numbers: a damaged record, which is no session.
+      if (![createdAt, lastSeenAt, expiresAt, renewedAt].every(Number.isFinite)) return void reportDamaged(key)
       const record: SessionRecord = { data, createdAt, lastSeenAt, expiresAt, renewedAt }
       return Object.assign(record, subject !== undefined && { subject }, userAgent !== undefined && { userAgent }, movedTo !== undefined && { movedTo })
     },
