@@ -10,6 +10,7 @@ import { generateId, isWellFormedId, storeKey } from './ids'
 import type { ResolvedSessionOptions } from './options'
 import { Session, type SessionEngine, type SessionState } from './session'
 import { sign, unsign } from './signing'
+import { addToField } from './stores/records'
 import type { SessionChanges, SessionData } from './store'
 
 /** The cookie to write on the response, if any. */
@@ -100,12 +101,10 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
         orphan(state)
       }
       // Not stored yet, or this request already changed the field: the commit will write it.
-      const current = state.data[field] ?? 0
-      if (typeof current !== 'number') throw new SessionValueError(`cannot increment "${field}": it holds a ${typeof current}`)
-      state.data[field] = current + by
-      state.changed.set(field, current + by)
+      const value = addToField(state.data, field, by)
+      state.changed.set(field, value)
       state.deleted.delete(field)
-      return current + by
+      return value
     },
     async regenerate(state) {
       const id = generateId()
@@ -143,7 +142,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const at = now()
     const record = await guarded('read', () => store.get(storeKey(verified.value), at))
     // The store applies expiresAt; timeouts are checked again in case they were shortened since.
-    if (!record || at >= deadline(record.createdAt, record.lastSeenAt)) {
+    const recordDeadline = record && Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt))
+    if (!record || at >= recordDeadline!) {
       // Our signature, no live record: it expired, was revoked, or was never issued (a leaked secret).
       audit.emit({ type: 'expired', session: audit.hash(verified.value), address: client.address })
       audit.count(client)
@@ -160,7 +160,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       viaOldId: record.movedTo !== undefined,
       createdAt: record.createdAt,
       lastSeenAt: record.lastSeenAt,
-      expiresAt: Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt)),
+      expiresAt: recordDeadline,
       renewedAt: record.renewedAt,
       subject: record.subject,
       data: record.data,

@@ -97,7 +97,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     )
   )
   const form = (expiresAt: number | undefined) => (expiresAt === undefined ? 1 : 0)
-  const touchLive = db.prepare(`UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE key = ?1 AND expires_at > ?2 AND moved_to IS NULL`)
+  const touchLive = db.prepare(`UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE ${LIVE}`)
   const renameLive = db.prepare<Row, [string, number, string]>(
     `UPDATE sessions SET key = ?3, renewed_at = ?2 WHERE ${LIVE} RETURNING ${COLUMNS}`
   )
