@@ -110,6 +110,12 @@ export const SETTINGS = {
     default: '5000',
     help: 'milliseconds a write waits for another process holding the SQLite lock',
   },
+  cacheRows: {
+    env: 'SESSION_DB_CACHE_ROWS',
+    flag: '--session-db-cache-rows',
+    default: '20000',
+    help: 'SQLite rows kept in memory (about 300 bytes each) so returning visitors cost no read; 0 turns it off',
+  },
 } satisfies Record<string, Setting>
 
 export type Config = {
@@ -133,6 +139,7 @@ export type Config = {
   maxBytes: number
   pruneInterval: number
   busyTimeout: number
+  cacheRows: number
   production: boolean
 }
 
@@ -202,6 +209,7 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     maxBytes: integer('maxBytes', raw.maxBytes, 64),
     pruneInterval: integer('pruneInterval', raw.pruneInterval, 0),
     busyTimeout: integer('busyTimeout', raw.busyTimeout, 0),
+    cacheRows: integer('cacheRows', raw.cacheRows, 0),
     // Read at run time from the real environment: a compiled build inlines process.env.NODE_ENV.
     production: env.NODE_ENV === 'production',
   }

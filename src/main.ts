@@ -33,7 +33,7 @@ function openStore(config: Config, logger: Logger, onPruned?: (count: number) =>
   if (config.store === 'memory') return memoryStore(common)
   if (config.store === 'redis') return redisStore({ url: config.redisUrl, prefix: config.redisPrefix, warn: logger.warn })
   try {
-    return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, ...common })
+    return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, cacheSize: config.cacheRows, ...common })
   } catch (error) {
     throw new ConfigError(`cannot open the session database ${resolve(config.db)}: ${(error as Error).message}`)
   }

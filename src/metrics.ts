@@ -18,10 +18,14 @@ export class Counter {
   readonly #values = new Map<string, { labels: Labels; value: number }>()
   constructor(readonly name: string, readonly help: string) {}
   inc(labels: Labels = {}, by = 1): void {
+    this.series(labels).value += by
+  }
+  /** The series for `labels`, to keep and add to directly on a hot path (no lookup per call). */
+  series(labels: Labels): { value: number } {
     const key = keyOf(labels)
-    const entry = this.#values.get(key)
-    if (entry) entry.value += by
-    else this.#values.set(key, { labels, value: by })
+    let entry = this.#values.get(key)
+    if (!entry) this.#values.set(key, (entry = { labels, value: 0 }))
+    return entry
   }
   get(labels: Labels = {}): number {
     return this.#values.get(keyOf(labels))?.value ?? 0
@@ -38,12 +42,21 @@ export class Histogram {
   readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>()
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
   observe(labels: Labels, value: number): void {
+    this.series(labels)(value)
+  }
+  /** An observer for one label set, to keep on a hot path (no lookup per call). */
+  series(labels: Labels): (value: number) => void {
     const key = keyOf(labels)
     let series = this.#series.get(key)
     if (!series) this.#series.set(key, (series = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }))
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) series.counts[i]!++
-    series.sum += value
-    series.count++
+    const { buckets } = this
+    const { counts } = series
+    const entry = series
+    return (value) => {
+      for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]!) counts[i]!++
+      entry.sum += value
+      entry.count++
+    }
   }
   render(): string[] {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]

@@ -38,12 +38,13 @@ export function instrumentStore(store: SessionStore, latency: Histogram): Sessio
   const timed: Record<string, unknown> = Object.create(store)
   for (const operation of TIMED) {
     const original = store[operation].bind(store) as (...args: unknown[]) => Promise<unknown>
+    const observe = latency.series({ operation })
     timed[operation] = async (...args: unknown[]) => {
       const started = performance.now()
       try {
         return await original(...args)
       } finally {
-        latency.observe({ operation }, (performance.now() - started) / 1000)
+        observe((performance.now() - started) / 1000)
       }
     }
   }
@@ -53,11 +54,20 @@ export function instrumentStore(store: SessionStore, latency: Histogram): Sessio
 /** Counts every answer by route and status; with `debug`, logs one line per request. */
 export function requestObserver(metrics: ServerMetrics, debug?: (message: string) => void) {
   const started = new WeakMap<Request, number>()
+  // One series per route and status, found without building a label key per request.
+  const byRoute = new Map<string, Map<number, { value: number }>>()
+  const seriesOf = (route: string, status: number) => {
+    let byStatus = byRoute.get(route)
+    if (!byStatus) byRoute.set(route, (byStatus = new Map()))
+    let series = byStatus.get(status)
+    if (!series) byStatus.set(status, (series = metrics.requests.series({ route, status: String(status) })))
+    return series
+  }
   const observer = new Elysia({ name: 'request-observer' })
   if (debug) observer.onRequest(({ request }) => void started.set(request, performance.now()))
   return observer.onAfterResponse({ as: 'global' }, ({ request, route, set }) => {
     const status = typeof set.status === 'number' ? set.status : 200
-    metrics.requests.inc({ route: route || 'unmatched', status: String(status) })
+    seriesOf(route || 'unmatched', status).value++
     if (!debug) return
     const ms = performance.now() - (started.get(request) ?? performance.now())
     debug(`${request.method} ${new URL(request.url).pathname} ${status} ${ms.toFixed(1)}ms`)

@@ -8,10 +8,10 @@ import { createAuditor, type ClientInfo } from './audit'
 import { SessionFloodError, SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
 import { generateId, isWellFormedId, storeKey } from './ids'
 import type { ResolvedSessionOptions } from './options'
-import { Session, type SessionEngine, type SessionState } from './session'
+import { Session, stateOf, type SessionEngine, type SessionState } from './session'
 import { sign, unsign } from './signing'
 import { addToField } from './stores/records'
-import type { SessionChanges, SessionData } from './store'
+import type { SessionChanges, SessionData, WriteOptions } from './store'
 
 /** The cookie to write on the response, if any. */
 export type CookieWrite = { value: string; maxAge: number }
@@ -22,7 +22,6 @@ export type SessionManager = {
   commit(session: Session<any>): Promise<CookieWrite | undefined>
 }
 
-const states = new WeakMap<Session<any>, SessionState>()
 const isOwnError = (error: unknown) =>
   error instanceof SessionTooLargeError || error instanceof SessionValueError || error instanceof SessionFloodError
 
@@ -74,9 +73,9 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   // writes alike: a write inside it keeps the deadline, so it sends no Set-Cookie and leaves the
   // store's expiry index alone. The cookie's Max-Age always matches the stored deadline.
   const refreshMs = Math.min(touchMs, idleMs / 2)
-  const writeOptions = (state: SessionState, at: number) => {
+  const writeOptions = (state: SessionState, at: number): WriteOptions => {
     const next = deadline(state.createdAt, at)
-    return { now: at, maxBytes, ...(next - state.expiresAt >= refreshMs && { expiresAt: next }) }
+    return { now: at, maxBytes, expiresAt: next - state.expiresAt >= refreshMs ? next : undefined }
   }
   const stored = (state: SessionState, at: number, expiresAt: number | undefined) => {
     if (expiresAt === undefined) return
@@ -131,7 +130,6 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   const load = async <T extends SessionData>(cookieValue: unknown, client: ClientInfo = {}): Promise<Session<T>> => {
     const state = freshState(client)
     const session = new Session<T>(state, engine)
-    states.set(session, state)
     if (cookieValue === undefined || cookieValue === '') return session
     const verified = typeof cookieValue === 'string' ? unsign(cookieValue, secrets) : undefined
     if (!verified || !isWellFormedId(verified.value)) {
@@ -140,7 +138,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       return session
     }
     const at = now()
-    const record = await guarded('read', () => store.get(storeKey(verified.value), at))
+    const key = storeKey(verified.value)
+    const record = await guarded('read', () => store.get(key, at))
     // The store applies expiresAt; timeouts are checked again in case they were shortened since.
     const recordDeadline = record && Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt))
     if (!record || at >= recordDeadline!) {
@@ -154,18 +153,16 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       audit.emit({ type: 'invalid', session: audit.hash(verified.value), address: client.address })
       return session
     }
-    Object.assign(state, {
-      id: verified.value,
-      key: record.movedTo ?? storeKey(verified.value),
-      viaOldId: record.movedTo !== undefined,
-      createdAt: record.createdAt,
-      lastSeenAt: record.lastSeenAt,
-      expiresAt: recordDeadline,
-      renewedAt: record.renewedAt,
-      subject: record.subject,
-      data: record.data,
-      sendCookie: verified.secretIndex > 0, // verified by an older secret: re-sign with the first
-    })
+    state.id = verified.value
+    state.key = record.movedTo ?? key
+    state.viaOldId = record.movedTo !== undefined
+    state.createdAt = record.createdAt
+    state.lastSeenAt = record.lastSeenAt
+    state.expiresAt = recordDeadline!
+    state.renewedAt = record.renewedAt
+    state.subject = record.subject
+    state.data = record.data
+    state.sendCookie = verified.secretIndex > 0 // verified by an older secret: re-sign with the first
     return session
   }
 
@@ -186,8 +183,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   }
 
   const commit = async (session: Session<any>): Promise<CookieWrite | undefined> => {
-    const state = states.get(session)
-    if (!state) return undefined
+    const state = stateOf(session)
     const at = now()
     if (state.key !== undefined && (state.changed.size > 0 || state.deleted.size > 0 || state.subjectChanged)) {
       const changes: SessionChanges = { set: Object.fromEntries(state.changed), unset: [...state.deleted] }

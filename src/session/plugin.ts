@@ -29,9 +29,12 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
   const manager = createSessionManager(resolved)
   const { cookieName, secure, hostPrefix, trustProxy, logger } = resolved
   let warnedInsecure = false
+  // Taken once at start rather than from each request's context: a handler that reads `server`
+  // makes Elysia define a getter on every request's context. Undefined under `app.handle`.
+  let server: Parameters<typeof isHttps>[1]
 
   /** Whether this request's cookie is Secure, and so its name (`__Host-` prefixed when Secure). */
-  const cookieFor = (request: Request, server: Parameters<typeof isHttps>[1]) => {
+  const cookieFor = (request: Request) => {
     const https = isHttps(request, server, trustProxy)
     const secureCookie = secure === 'auto' ? https : secure !== false
     return { https, secureCookie, name: secureCookie && hostPrefix ? `__Host-${cookieName}` : cookieName }
@@ -40,16 +43,19 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
   // The seed must be a string: Elysia dedupes plugins by JSON.stringify(seed), and a store object
   // stringifies to "{}", which would silently drop a second session plugin.
   return new Elysia({ name: 'session', seed: cookieName })
-    .resolve({ as: 'scoped' }, async ({ set, request, server }) => {
+    .onStart((app) => {
+      server = app.server
+    })
+    .resolve({ as: 'scoped' }, async ({ set, request }) => {
       set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
       const client = clientOf(request, server, trustProxy)
-      const value = readCookie(request.headers.get('cookie'), cookieFor(request, server).name)
+      const value = readCookie(request.headers.get('cookie'), cookieFor(request).name)
       return { session: (await manager.load<T>(value, client)) as Session<T> }
     })
-    .onAfterHandle({ as: 'scoped' }, async ({ session, set, request, server }) => {
+    .onAfterHandle({ as: 'scoped' }, async ({ session, set, request }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
       if (!session) return
-      const { https, secureCookie, name } = cookieFor(request, server)
+      const { https, secureCookie, name } = cookieFor(request)
       if (secure === true && !https) {
         // A Secure cookie never travels over plain http unless `secure: 'force'` says so; nor is a
         // session stored that no cookie could ever name.

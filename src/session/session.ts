@@ -51,7 +51,13 @@ export interface SessionEngine {
   newId(state: SessionState): string
 }
 
+/** The state behind a session, for the manager that created it (not part of the public API). */
+export let stateOf: (session: Session<any>) => SessionState
+
 export class Session<T extends SessionData = SessionData> {
+  static {
+    stateOf = (session) => session.#state
+  }
   readonly #state: SessionState
   readonly #engine: SessionEngine
 

@@ -23,11 +23,19 @@ export type WriteBatcher = {
   close(): void
 }
 
-export function createWriteBatcher(db: Database): WriteBatcher {
+export type BatchHooks = {
+  /** Runs first inside every grouped transaction. */
+  begin?: () => void
+  /** Runs when a grouped transaction rolled back: nothing it wrote stands. */
+  rolledBack?: () => void
+}
+
+export function createWriteBatcher(db: Database, hooks: BatchHooks = {}): WriteBatcher {
   let queue: Op[] = []
   let writes = 0
   let closed = false
   const runBatch = db.transaction((batch: Op[], outcomes: PromiseSettledResult<unknown>[]) => {
+    hooks.begin?.()
     for (const op of batch) {
       try {
         outcomes.push({ status: 'fulfilled', value: op.run() })
@@ -48,6 +56,7 @@ export function createWriteBatcher(db: Database): WriteBatcher {
       if (writing) runBatch.immediate(batch, outcomes)
       else runBatch.deferred(batch, outcomes)
     } catch (error) {
+      hooks.rolledBack?.()
       for (const op of batch) op.reject(error)
       return
     }

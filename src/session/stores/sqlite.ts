@@ -10,6 +10,7 @@ import { dirname } from 'node:path'
 import type { SessionData, SessionRecord, SessionStore, SessionSummary } from '../store'
 import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData, startPruner } from './records'
 import { createWriteBatcher } from './sqlite-batch'
+import { createRowCache } from './sqlite-cache'
 import { startCheckpointer } from './sqlite-checkpointer'
 import { migrate } from './sqlite-schema'
 
@@ -28,6 +29,12 @@ export type SqliteStoreOptions = {
    * checkpoints to SQLite, inline in whichever commit crosses 1000 pages. @default 200
    */
   checkpointIntervalMs?: number
+  /**
+   * Rows kept in process memory (about 300 bytes each), so that returning visitors' reads cost no
+   * SQL; checked against other processes' commits with `PRAGMA data_version`. 0 turns it off.
+   * @default 20000
+   */
+  cacheSize?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
   pruneIntervalMs?: number
   /** Records deleted per statement while sweeping. @default 500 */
@@ -57,7 +64,7 @@ const COLUMNS = 'data, created_at, last_seen_at, expires_at, renewed_at, subject
  */
 export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   const { path, busyTimeoutMs = 5000, synchronous = 'NORMAL', pruneIntervalMs = 60_000 } = options
-  const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200 } = options
+  const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200, cacheSize = 20_000 } = options
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const db = new Database(path, { create: true, strict: true })
   db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`)
@@ -66,40 +73,28 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   migrate(db)
   const checkpointer =
     path !== ':memory:' && checkpointIntervalMs > 0 ? startCheckpointer(db, path, checkpointIntervalMs, warn) : undefined
-  const batch = createWriteBatcher(db)
+  const cache = createRowCache<Row>(db, cacheSize)
+  const batch = createWriteBatcher(db, { begin: cache.checkInTransaction, rolledBack: cache.clear })
   const { write, read: inReadBatch } = batch
   let closed = false
 
   const reportDamaged = damagedRecordReporter(warn)
-  const selectAny = db.prepare<Row, [string, number]>(`SELECT ${COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2`)
+  const selectRow = db.prepare<Row, [string]>(`SELECT ${COLUMNS} FROM sessions WHERE key = ?1`)
   const insert = db.prepare(
     `INSERT INTO sessions (key, ${COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)`
   )
-  // Writes name live records only: a rename's leftover pointer (moved_to) is never written through.
-  const LIVE = 'key = ?1 AND expires_at > ?2 AND moved_to IS NULL'
-  // Each write comes in two forms, [moving the deadline, keeping it]: keeping it leaves the
-  // expiry index alone, which halves the pages a write dirties.
-  const deadline = (keep: boolean, now: string, expiresAt: string) =>
-    keep ? '' : `, last_seen_at = ${now}, expires_at = ${expiresAt}`
-  const writeData = [false, true].map((keep) =>
-    db.prepare(`UPDATE sessions SET data = ?2, subject = ?5${deadline(keep, '?3', '?4')} WHERE key = ?1`)
-  )
-  // One statement for the common increment; the WHERE admits only rows where it is certainly
-  // valid (a number or absent, far from the size limit). Anything else takes the checked path.
-  const incrementInPlace = [false, true].map((keep) =>
-    db.prepare<{ value: number }, [string, number, string, number, number | null, number]>(
-      `UPDATE sessions
-       SET data = json_set(data, ?3, coalesce(json_extract(data, ?3), 0) + ?4)${deadline(keep, '?2', '?5')}
-       WHERE ${LIVE}
-         AND CASE WHEN json_valid(data) THEN coalesce(json_type(data, ?3), 'integer') IN ('integer', 'real') END
-         AND octet_length(data) + length(?3) + 40 <= ?6
-       RETURNING json_extract(data, ?3) AS value`
-    )
-  )
+  // Writes come in two forms, [moving the deadline, keeping it]: keeping it leaves the expiry
+  // index alone, which halves the pages a write dirties. The caller has read the row in the
+  // same transaction (from the cache or the table), so the key alone names it.
+  const writeData = [
+    db.prepare('UPDATE sessions SET data = ?2, subject = ?5, last_seen_at = ?3, expires_at = ?4 WHERE key = ?1'),
+    db.prepare('UPDATE sessions SET data = ?2, subject = ?5 WHERE key = ?1'),
+  ]
   const form = (expiresAt: number | undefined) => (expiresAt === undefined ? 1 : 0)
-  const touchLive = db.prepare(`UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE ${LIVE}`)
+  const touchRow = db.prepare('UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE key = ?1')
+  // Writes name live records only: a rename's leftover pointer (moved_to) is never written through.
   const renameLive = db.prepare<Row, [string, number, string]>(
-    `UPDATE sessions SET key = ?3, renewed_at = ?2 WHERE ${LIVE} RETURNING ${COLUMNS}`
+    `UPDATE sessions SET key = ?3, renewed_at = ?2 WHERE key = ?1 AND expires_at > ?2 AND moved_to IS NULL RETURNING ${COLUMNS}`
   )
   const insertPointer = db.prepare(
     `INSERT OR REPLACE INTO sessions (key, ${COLUMNS}) VALUES (?1, '{}', ?2, ?3, ?4, ?3, NULL, NULL, ?5)`
@@ -118,12 +113,22 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     'SELECT count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL) AS live, count(*) FILTER (WHERE expires_at <= ?1) AS expired FROM sessions'
   )
 
+  /** The row at `key`, from the cache or the table (then cached, unless it is a pointer). */
+  const rowAt = (key: string): Row | undefined => {
+    let row = cache.get(key)
+    if (row === undefined) {
+      row = selectRow.get(key) ?? undefined
+      if (row && row.moved_to === null) cache.set(key, row)
+    }
+    return row
+  }
   /** The live record at `key` (following a rename pointer) with its decoded data, or undefined. */
   const read = (key: string, at: number): [Row, SessionData, string | undefined] | undefined => {
-    let row = selectAny.get(key, at)
-    const movedTo = row?.moved_to ?? undefined
-    if (movedTo !== undefined) row = selectAny.get(movedTo, at)
-    if (!row || row.moved_to !== null) return undefined
+    let row = rowAt(key)
+    if (!row || row.expires_at <= at) return undefined
+    const movedTo = row.moved_to ?? undefined
+    if (movedTo !== undefined) row = rowAt(movedTo)
+    if (!row || row.expires_at <= at || row.moved_to !== null) return undefined
     const data = decodeData(row.data)
     if (!data) return void reportDamaged(movedTo ?? key)
     return [row, data, movedTo]
@@ -143,9 +148,40 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     const found = read(key, at)
     return found && found[2] === undefined ? found : undefined
   }
+  /** Writes `data` (and the deadline, when given) to a row read in this transaction. */
+  const writeRow = (
+    key: string,
+    row: Row,
+    data: SessionData,
+    subject: string | null,
+    at: number,
+    expiresAt: number | undefined,
+    maxBytes: number
+  ) => {
+    const json = encodeData(data, maxBytes)
+    writeData[form(expiresAt)]!.run(key, json, at, expiresAt ?? null, subject)
+    row.data = json
+    row.subject = subject
+    if (expiresAt !== undefined) {
+      row.last_seen_at = at
+      row.expires_at = expiresAt
+    }
+  }
 
   const store: SessionStore = {
     get(key, at) {
+      // A cached row answers at once; anything else (a miss, a pointer) reads in the batch.
+      if (!closed) {
+        try {
+          cache.checkForRead()
+          if (cache.get(key) !== undefined) {
+            const found = read(key, at)
+            return Promise.resolve(found && toRecord(...found))
+          }
+        } catch (error) {
+          return Promise.reject(error)
+        }
+      }
       return inReadBatch(() => {
         const found = read(key, at)
         return found && toRecord(...found)
@@ -156,37 +192,55 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
       const { createdAt, lastSeenAt, expiresAt, renewedAt, subject = null, userAgent = null } = record
       return write(() => {
         insert.run(key, json, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent)
+        cache.set(key, {
+          data: json,
+          created_at: createdAt,
+          last_seen_at: lastSeenAt,
+          expires_at: expiresAt,
+          renewed_at: renewedAt,
+          subject,
+          user_agent: userAgent,
+          moved_to: null,
+        })
       })
     },
     update(key, changes, { now: at, expiresAt, maxBytes }) {
       return write(() => {
         const found = readLive(key, at)
         if (!found) return undefined
-        const merged = applyChanges(found[1], changes)
-        const subject = changes.subject === undefined ? found[0].subject : changes.subject
-        writeData[form(expiresAt)]!.run(key, encodeData(merged, maxBytes), at, expiresAt ?? null, subject)
+        const [row, data] = found
+        const merged = applyChanges(data, changes)
+        const subject = changes.subject === undefined ? row.subject : changes.subject
+        writeRow(key, row, merged, subject, at, expiresAt, maxBytes)
         return merged
       })
     },
     increment(key, field, by, { now: at, expiresAt, maxBytes }) {
-      const path = field.includes('"') ? undefined : `$."${field}"`
       return write(() => {
-        const row = path && incrementInPlace[form(expiresAt)]!.get(key, at, path, by, expiresAt ?? null, maxBytes)
-        if (row) return row.value
         const found = readLive(key, at)
         if (!found) return undefined
-        const value = addToField(found[1], field, by)
-        writeData[form(expiresAt)]!.run(key, encodeData(found[1], maxBytes), at, expiresAt ?? null, found[0].subject)
+        const [row, data] = found
+        const value = addToField(data, field, by)
+        writeRow(key, row, data, row.subject, at, expiresAt, maxBytes)
         return value
       })
     },
     touch(key, at, expiresAt) {
-      return write(() => touchLive.run(key, at, expiresAt).changes > 0)
+      return write(() => {
+        const found = readLive(key, at)
+        if (!found) return false
+        touchRow.run(key, at, expiresAt)
+        found[0].last_seen_at = at
+        found[0].expires_at = expiresAt
+        return true
+      })
     },
     rename(fromKey, toKey, at, graceUntil = at) {
       return write(() => {
         const moved = renameLive.get(fromKey, at, toKey)
+        cache.delete(fromKey)
         if (!moved) return false
+        cache.set(toKey, moved)
         if (graceUntil > at) insertPointer.run(fromKey, moved.created_at, at, Math.min(graceUntil, moved.expires_at), toKey)
         return true
       })
@@ -194,6 +248,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     destroy(key) {
       return write(() => {
         remove.run(key)
+        cache.delete(key)
       })
     },
     listSubject(subject, at) {
@@ -208,13 +263,23 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
       ))
     },
     destroySubject(subject) {
-      return write(() => removeSubject.run(subject).changes)
+      return write(() => {
+        cache.clear()
+        return removeSubject.run(subject).changes
+      })
     },
     destroyAll() {
-      return write(() => removeAll.run().changes)
+      return write(() => {
+        cache.clear()
+        return removeAll.run().changes
+      })
     },
     prune(at, limit) {
-      return write(() => pruneExpired.run(at, limit).changes)
+      return write(() => {
+        const deleted = pruneExpired.run(at, limit).changes
+        if (deleted > 0) cache.clear()
+        return deleted
+      })
     },
     async stats(at) {
       if (closed) throw new Error('session store is closed')

@@ -1,10 +1,11 @@
 import { Database } from 'bun:sqlite'
-import { afterAll, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateId, storeKey } from '../../../src/session/ids'
 import { sqliteStore } from '../../../src/session/stores/sqlite'
+import { createRowCache } from '../../../src/session/stores/sqlite-cache'
 import { SCHEMA_VERSION } from '../../../src/session/stores/sqlite-schema'
 import { record, storeConformance } from './conformance'
 
@@ -82,4 +83,66 @@ test('a closed store refuses work with an error', async () => {
   await store.close()
   expect(store.ping()).rejects.toThrow(/closed/)
   expect(store.create(storeKey('x'), record({}), 1000)).rejects.toThrow(/closed/)
+})
+
+describe('the row cache', () => {
+  const at = 1_700_000_000_001
+  const write = { now: at, maxBytes: 1000 }
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
+
+  test("another process's commit is seen by the next read and by every write", async () => {
+    const path = dbPath()
+    const store = sqliteStore({ path, pruneIntervalMs: 0 })
+    const k = storeKey(generateId())
+    await store.create(k, record({ views: 1, theme: 'dark' }), 1000)
+    expect((await store.get(k, at))?.data).toEqual({ views: 1, theme: 'dark' }) // now cached
+    const other = new Database(path)
+    other.run(`UPDATE sessions SET data = '{"views":40,"theme":"light"}' WHERE key = ?`, [k])
+    await nextTurn()
+    expect((await store.get(k, at))?.data).toEqual({ views: 40, theme: 'light' })
+    // A write in the same turn as the other commit still applies onto it, not onto the cache.
+    other.run(`UPDATE sessions SET data = '{"views":100}' WHERE key = ?`, [k])
+    expect(await store.increment(k, 'views', 1, write)).toBe(101)
+    other.run('DELETE FROM sessions WHERE key = ?', [k])
+    expect(await store.increment(k, 'views', 1, write)).toBeUndefined()
+    other.close()
+    await store.close()
+  })
+
+  test('a batch that rolls back leaves no trace in the cache', async () => {
+    const path = dbPath()
+    const store = sqliteStore({ path, pruneIntervalMs: 0 })
+    const [k1, k2] = [storeKey(generateId()), storeKey(generateId())]
+    await store.create(k1, record({ views: 1 }), 1000)
+    await store.create(k2, record({ views: 1 }), 1000)
+    const other = new Database(path)
+    other.run(`CREATE TRIGGER refuse BEFORE UPDATE ON sessions WHEN NEW.key = '${k2}' BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+    other.close()
+    await nextTurn()
+    // Both in one grouped transaction: the first succeeds, the second's engine error rolls both back.
+    const first = store.increment(k1, 'views', 1, write)
+    const second = store.increment(k2, 'views', 1, write)
+    const outcomes = await Promise.allSettled([first, second])
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected'])
+    expect(String((outcomes[0] as PromiseRejectedResult).reason)).toContain('refused')
+    expect((await store.get(k1, at))?.data).toEqual({ views: 1 })
+    expect(await store.increment(k1, 'views', 1, write)).toBe(2)
+    await store.close()
+  })
+
+  test('holds at most `capacity` rows, the newest ones: older generations are dropped whole', () => {
+    const db = new Database(':memory:')
+    const cache = createRowCache<number>(db, 4)
+    for (let i = 0; i < 100; i++) cache.set(`k${i}`, i)
+    const kept = Array.from({ length: 100 }, (_, i) => i).filter((i) => cache.get(`k${i}`) !== undefined)
+    expect(kept.length).toBeLessThanOrEqual(4)
+    expect(kept).toContain(99)
+    expect(kept).toContain(98)
+    cache.delete('k7')
+    expect(cache.get('k7')).toBeUndefined()
+    const off = createRowCache<number>(db, 0)
+    off.set('k', 1)
+    expect(off.get('k')).toBeUndefined()
+    db.close()
+  })
 })
