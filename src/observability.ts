@@ -39,12 +39,13 @@ export function instrumentStore(store: SessionStore, latency: Histogram): Sessio
   for (const operation of TIMED) {
     const original = store[operation].bind(store) as (...args: unknown[]) => Promise<unknown>
     const observe = latency.series({ operation })
-    timed[operation] = async (...args: unknown[]) => {
+    const done = (started: number) => observe((performance.now() - started) / 1000)
+    timed[operation] = async (a: unknown, b: unknown, c: unknown, d: unknown) => {
       const started = performance.now()
       try {
-        return await original(...args)
+        return await original(a, b, c, d)
       } finally {
-        observe((performance.now() - started) / 1000)
+        done(started)
       }
     }
   }

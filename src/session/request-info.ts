@@ -13,16 +13,26 @@ type Server = { requestIP(request: Request): { address: string } | null; readonl
  *   N-th address from the right of X-Forwarded-For (each proxy appends the address it saw).
  */
 export function clientOf(request: Request, server: Server, trustProxy: number): ClientInfo {
-  // Looked up on first use: most requests (a known session, no bad cookie) never need it.
-  let address: string | undefined | null = null
-  return {
-    get address() {
-      if (address === null) address = addressOf(request, server, trustProxy)
-      return address
-    },
-    get userAgent() {
-      return request.headers.get('user-agent')?.slice(0, 256)
-    },
+  return new RequestClient(request, server, trustProxy)
+}
+
+/** Looked up on first use: most requests (a known session, no bad cookie) never need either. */
+class RequestClient implements ClientInfo {
+  #address: string | undefined | null = null
+  readonly #request: Request
+  readonly #server: Server
+  readonly #trustProxy: number
+  constructor(request: Request, server: Server, trustProxy: number) {
+    this.#request = request
+    this.#server = server
+    this.#trustProxy = trustProxy
+  }
+  get address() {
+    if (this.#address === null) this.#address = addressOf(this.#request, this.#server, this.#trustProxy)
+    return this.#address
+  }
+  get userAgent() {
+    return this.#request.headers.get('user-agent')?.slice(0, 256)
   }
 }
 
@@ -60,6 +70,7 @@ export function readCookie(header: string | null, name: string): string | undefi
     if (eq !== -1 && eq < stop && header.slice(start, eq).trim() === name) {
       let value = header.slice(eq + 1, stop).trim()
       if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+      if (!value.includes('%')) return value
       try {
         return decodeURIComponent(value)
       } catch {
