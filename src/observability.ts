@@ -19,13 +19,14 @@ export function createServerMetrics(stored: () => Promise<number>) {
     'Latency of session store operations, by operation',
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
   )
+  const eventSeries: Partial<Record<SessionEvent['type'], { value: number }>> = {}
   const records = new Gauge('sessions_stored', 'Session records stored and not expired', stored)
   return {
     requests,
     events,
     pruned,
     storeLatency,
-    onEvent: (event: SessionEvent) => events.inc({ type: event.type }),
+    onEvent: (event: SessionEvent) => void (eventSeries[event.type] ??= events.series({ type: event.type })).value++,
     onPruned: (count: number) => pruned.inc({}, count),
     render: () => renderMetrics([requests, events, pruned, storeLatency, records]),
   }
