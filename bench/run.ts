@@ -706,6 +706,8 @@ try {
   } catch (error) {
     notes.push(`start-up time not measured: ${error instanceof Error ? error.message : error}`)
   }
+  const floor = await run(['taskset', '-c', CFG.serverCpu, process.execPath, join(BENCH, 'sqlite-floor.ts')], { cwd: ROOT })
+  if (floor.code !== 0) notes.push(`bun:sqlite floor not measured: ${floor.stderr.slice(-300)}`)
 
   const results: Results = {
     date: new Date().toISOString(),
@@ -716,6 +718,7 @@ try {
     config: CFG,
     facts,
     binary: { path: BINARY, bytes: statSync(BINARY).size, startupMs: startup, startupMedianMs: startup.length ? median(startup) : undefined },
+    sqliteFloor: floor.code === 0 ? floor.stdout : undefined,
     servers: servers.map(({ key, label, runtime }) => ({ key, label, runtime })),
     scenarios: scenarios.map((key) => ({ key, label: SCENARIO_LABEL[key] })),
     rows,

@@ -55,6 +55,8 @@ export type Results = {
     [more: string]: unknown
   }
   binary: { path: string; bytes: number; startupMs: number[]; startupMedianMs?: number }
+  /** `bench/sqlite-floor.ts`'s Markdown table: bun:sqlite alone, one committed update per request. */
+  sqliteFloor?: string
   servers: ServerInfo[]
   scenarios: { key: string; label: string }[]
   rows: Row[]
@@ -208,6 +210,24 @@ export function renderMarkdown(r: Results): string {
     out.push(`| ${t.name} | ${t.want} | ${t.got} | ${t.pass === undefined ? 'n/a' : t.pass ? '**PASS**' : '**FAIL**'} |`)
   }
   out.push('')
+  if (r.sqliteFloor) {
+    out.push(
+      '## The floor under ours: bun:sqlite alone',
+      '',
+      "What one committed update of a random row costs in bun:sqlite with no HTTP, no Elysia and no session code (`bun bench/sqlite-floor.ts`, pinned to the server's core): our table, 10,000 rows, WAL, synchronous=NORMAL, grouped IMMEDIATE transactions. Compare it with bare Elysia's whole request, 1e6 / its req/s µs: the returning-visitors target leaves 1e6 / (0.6 × bare req/s) minus that for everything a session adds, the write included.",
+      '',
+      r.sqliteFloor.trim(),
+      ''
+    )
+    const bare = r.rows.find((row) => row.server === 'elysia-bare' && row.scenario === 'returning')?.rps
+    if (bare) {
+      const whole = 1e6 / bare
+      out.push(
+        `In this run bare Elysia answered a returning visitor in ${whole.toFixed(1)} µs of its core (1e6 / ${fmtInt(bare)} req/s). At 0.6× its req/s a request may take ${(whole / 0.6).toFixed(1)} µs, which leaves **${(whole / 0.6 - whole).toFixed(1)} µs** per request for everything a session adds: reading the cookie, checking its signature, the store's read, the committed write and the Set-Cookie when one is due.`,
+        ''
+      )
+    }
+  }
   const noisy = r.rows.filter((row) => (row.foreignCores ?? 0) > NOISY)
   if (noisy.length) {
     r.notes.push(
