@@ -30,9 +30,9 @@ export type SqliteStoreOptions = {
    */
   checkpointIntervalMs?: number
   /**
-   * Rows kept in process memory (about 300 bytes each), so that returning visitors' reads cost no
+   * Rows kept in process memory (a few hundred bytes each), so that returning visitors' reads cost no
    * SQL; checked against other processes' commits with `PRAGMA data_version`. 0 turns it off.
-   * @default 20000
+   * @default 10000
    */
   cacheSize?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
@@ -64,7 +64,7 @@ const COLUMNS = 'data, created_at, last_seen_at, expires_at, renewed_at, subject
  */
 export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   const { path, busyTimeoutMs = 5000, synchronous = 'NORMAL', pruneIntervalMs = 60_000 } = options
-  const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200, cacheSize = 20_000 } = options
+  const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200, cacheSize = 10_000 } = options
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const db = new Database(path, { create: true, strict: true })
   db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`)
@@ -191,17 +191,9 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
       const json = encodeData(record.data, maxBytes)
       const { createdAt, lastSeenAt, expiresAt, renewedAt, subject = null, userAgent = null } = record
       return write(() => {
+        // Not cached yet: a row earns its place by being read back (most cookieless traffic never
+        // returns), so a flood of new visitors cannot push returning ones out.
         insert.run(key, json, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent)
-        cache.set(key, {
-          data: json,
-          created_at: createdAt,
-          last_seen_at: lastSeenAt,
-          expires_at: expiresAt,
-          renewed_at: renewedAt,
-          subject,
-          user_agent: userAgent,
-          moved_to: null,
-        })
       })
     },
     update(key, changes, { now: at, expiresAt, maxBytes }) {
