@@ -71,7 +71,8 @@ trap on_exit EXIT
 
 # --- tools -----------------------------------------------------------------------------------
 need=()
-command -v podman >/dev/null || need+=(podman)
+# `type -P`, not `command -v`: the podman() wrapper above would count as found.
+type -P podman >/dev/null || need+=(podman)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v newuidmap >/dev/null || need+=(uidmap)
 command -v curl >/dev/null || need+=(curl)
