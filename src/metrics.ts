@@ -41,19 +41,15 @@ export class Counter {
 export class Histogram {
   readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>()
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
-  observe(labels: Labels, value: number): void {
-    this.series(labels)(value)
-  }
   /** An observer for one label set, to keep on a hot path (no lookup per call). */
   series(labels: Labels): (value: number) => void {
     const key = keyOf(labels)
     let series = this.#series.get(key)
     if (!series) this.#series.set(key, (series = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }))
     const { buckets } = this
-    const { counts } = series
     const entry = series
     return (value) => {
-      for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]!) counts[i]!++
+      for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]!) entry.counts[i]!++
       entry.sum += value
       entry.count++
     }

@@ -184,6 +184,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
 
   const commit = async (session: Session<any>): Promise<CookieWrite | undefined> => {
     const state = stateOf(session)
+    if (!state) return undefined
     const at = now()
     if (state.key !== undefined && (state.changed.size > 0 || state.deleted.size > 0 || state.subjectChanged)) {
       const changes: SessionChanges = { set: Object.fromEntries(state.changed), unset: [...state.deleted] }

@@ -52,11 +52,11 @@ export interface SessionEngine {
 }
 
 /** The state behind a session, for the manager that created it (not part of the public API). */
-export let stateOf: (session: Session<any>) => SessionState
+export let stateOf: (session: Session<any>) => SessionState | undefined
 
 export class Session<T extends SessionData = SessionData> {
   static {
-    stateOf = (session) => session.#state
+    stateOf = (session) => (#state in session ? session.#state : undefined)
   }
   readonly #state: SessionState
   readonly #engine: SessionEngine
