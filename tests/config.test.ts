@@ -24,6 +24,12 @@ describe('configuration', () => {
     expect(config.secrets).toEqual(['a'.repeat(32), 'b'.repeat(40)])
   })
 
+  test('the SQLite row cache size: 10,000 by default, 0 turns it off', () => {
+    expect(parseConfig([], {}).cacheRows).toBe(10_000)
+    expect(parseConfig([], { SESSION_DB_CACHE_ROWS: '0' }).cacheRows).toBe(0)
+    expect(parseConfig(['--session-db-cache-rows=250'], { SESSION_DB_CACHE_ROWS: '0' }).cacheRows).toBe(250)
+  })
+
   test('every setting is in --help with its variable and default', () => {
     const help = helpText()
     for (const setting of Object.values(SETTINGS)) {
@@ -47,6 +53,8 @@ describe('configuration', () => {
     ['an unknown log format', [], { LOG_FORMAT: 'xml' }, /LOG_FORMAT must be pretty or json/],
     ['an unknown log level', [], { LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of debug, info, warn, error/],
     ['a negative proxy count', [], { TRUST_PROXY: '-1' }, /TRUST_PROXY/],
+    ['a cache size that is not a number', [], { SESSION_DB_CACHE_ROWS: 'many' }, /SESSION_DB_CACHE_ROWS \(--session-db-cache-rows\) must be a whole number/],
+    ['a negative cache size', ['--session-db-cache-rows', '-5'], {}, /SESSION_DB_CACHE_ROWS/],
   ]
   for (const [what, args, env, message] of bad) {
     test(`${what} is a ConfigError with a clear message`, () => {
