@@ -1,6 +1,7 @@
 -- wrk script: every request carries one cookie picked at random from the file given after `--`
 -- (one `name=value` line per session), so each request is a returning visitor.
--- Prints one BENCH_JSON line at the end (latencies in microseconds).
+-- Prints one BENCH_JSON line at the end (see report.lua).
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")
 local requests = {}
 local count = 0
 
@@ -25,14 +26,4 @@ end
 
 function request()
   return requests[math.random(count)]
-end
-
-function done(summary, latency, _)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,' ..
-    '"status":%d,"timeout":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
 end

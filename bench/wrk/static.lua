@@ -1,11 +1,3 @@
 -- wrk script for a fixed request: no cookie (new visitors) or one `-H "Cookie: ..."` shared by
--- every connection (one hot session). Prints one BENCH_JSON line at the end (microseconds).
-function done(summary, latency, _)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,' ..
-    '"status":%d,"timeout":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
-end
+-- every connection (one hot session). Prints one BENCH_JSON line at the end (see report.lua).
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")
