@@ -9,7 +9,11 @@ FROM ${BUN_IMAGE} AS build
 WORKDIR /src
 # Dependencies first: this layer stays cached while only the sources change.
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
+# The workspace: the session library the app imports by name, and the examples' manifests (bun
+# install checks the lockfile against every workspace member).
+COPY packages/elysia-server-session/package.json ./packages/elysia-server-session/
 RUN bun install --frozen-lockfile --production
+COPY packages/elysia-server-session/src ./packages/elysia-server-session/src
 COPY src ./src
 RUN bun run build \
  && ./dist/session-counter --help >/dev/null \

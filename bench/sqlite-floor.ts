@@ -12,7 +12,7 @@ import { Database } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { migrate } from '../src/session/stores/sqlite-schema'
+import { migrate } from '../packages/elysia-server-session/src/stores/sqlite-schema'
 
 const rows = Number(process.env.FLOOR_ROWS ?? 10_000)
 const seconds = Number(process.env.FLOOR_SECONDS ?? 2)

@@ -9,7 +9,7 @@ import { Database } from 'bun:sqlite'
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ConfigError } from './config'
-import type { SessionStore } from './session'
+import type { SessionStore } from 'elysia-server-session'
 
 export const ADMIN_USAGE = [
   'session-counter sessions stats                 records live and expired, storage used',

@@ -5,7 +5,7 @@
  */
 import { Elysia } from 'elysia'
 import { createServerMetrics, instrumentStore, requestObserver, type ServerMetrics } from './observability'
-import { session, type SessionOptions, type SessionStore } from './session'
+import { session, type SessionOptions, type SessionStore } from 'elysia-server-session'
 
 export type CounterData = { views: number }
 

@@ -12,7 +12,7 @@ import { ConfigError, helpText, parseConfig, type Config } from './config'
 import { createLogger, type Logger } from './log'
 import { createServerMetrics } from './observability'
 import { generateSecret, resolveSecrets } from './secrets'
-import { memoryStore, redisStore, sqliteStore, type SessionStore } from './session'
+import { memoryStore, redisStore, sqliteStore, type SessionStore } from 'elysia-server-session'
 
 let log: Logger = createLogger()
 

@@ -4,7 +4,7 @@
  * histogram per store operation, and a gauge of records stored, served as Prometheus text.
  */
 import { Elysia } from 'elysia'
-import type { SessionEvent, SessionStore } from './session'
+import type { SessionEvent, SessionStore } from 'elysia-server-session'
 import { Counter, Gauge, Histogram, renderMetrics } from './metrics'
 
 export type ServerMetrics = ReturnType<typeof createServerMetrics>

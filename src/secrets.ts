@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { ConfigError, type Config } from './config'
-import { MIN_SECRET_LENGTH } from './session/options'
+import { MIN_SECRET_LENGTH } from 'elysia-server-session'
 
 /** A new secret: 48 random bytes, base64url (64 characters). */
 export function generateSecret(): string {

@@ -4,11 +4,10 @@
  */
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { redisStore, sqliteStore, type SessionStore } from '../src/session'
+import { redisStore, sqliteStore, storeKey, type SessionStore } from 'elysia-server-session'
 import { Database } from 'bun:sqlite'
-import { storeKey } from '../src/session/ids'
 import { buildBinary, client, idOf, startServer, tempDir, SECRET } from './helpers'
-import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from './redis-helpers'
+import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from '../packages/elysia-server-session/tests/redis-helpers'
 
 const dir = tempDir('admin-')
 let binary = ''

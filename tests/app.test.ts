@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
-import { sqliteStore } from '../src/session'
+import { sqliteStore } from 'elysia-server-session'
 import { SECRET, client, tempDir } from './helpers'
 
 const dir = tempDir('app-test-')

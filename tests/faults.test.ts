@@ -8,8 +8,7 @@ import { Database } from 'bun:sqlite'
 import { chmodSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
-import { sqliteStore } from '../src/session'
-import { storeKey } from '../src/session/ids'
+import { sqliteStore, storeKey } from 'elysia-server-session'
 import { SECRET, buildBinary, client, handleWith, idOf, startServer, tempDir } from './helpers'
 
 const dir = tempDir('faults-')

@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+export { cookieClient as client, cookieOf, handleWith } from 'elysia-server-session/testing'
+
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnop'
 export const OLD_SECRET = 'old-secret-0123456789-abcdefghijklmnopq'
 export const ROOT = join(import.meta.dir, '..')
@@ -14,37 +16,6 @@ export function tempDir(prefix = 'sessions-test-'): string {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
-
-/** `name=value` of the first Set-Cookie, for the next request's Cookie header. */
-export function cookieOf(response: Response): string | undefined {
-  return response.headers.getSetCookie()[0]?.split(';')[0]
-}
-
-/** A minimal cookie-keeping client over `fetch`-like calls. */
-export function client(send: (path: string, init: RequestInit) => Promise<Response>) {
-  let cookie: string | undefined
-  return {
-    get cookie() {
-      return cookie
-    },
-    set cookie(value) {
-      cookie = value
-    },
-    async request(path: string, init: RequestInit = {}) {
-      const headers = new Headers(init.headers)
-      if (cookie) headers.set('cookie', cookie)
-      const response = await send(path, { ...init, headers })
-      const next = response.headers.getSetCookie()[0]
-      if (next) cookie = /Max-Age=0/.test(next) ? undefined : next.split(';')[0]
-      return response
-    },
-  }
-}
-
-/** `app.handle` with the localhost URL Elysia routes need. */
-export const handleWith =
-  (app: { handle(request: Request): Promise<Response> }) => (path: string, init: RequestInit) =>
-    app.handle(new Request(`http://localhost${path}`, init))
 
 export async function freePort(): Promise<number> {
   const server = Bun.serve({ port: 0, fetch: () => new Response() })
@@ -70,7 +41,7 @@ export async function buildBinary(): Promise<string> {
   try {
     built = statSync(BINARY).mtimeMs
   } catch {}
-  if (built < Math.max(newestSource(join(ROOT, 'src')), statSync(join(ROOT, 'package.json')).mtimeMs)) {
+  if (built < Math.max(newestSource(join(ROOT, 'src')), newestSource(join(ROOT, 'packages', 'elysia-server-session', 'src')), statSync(join(ROOT, 'package.json')).mtimeMs)) {
     const build = Bun.spawnSync(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
     if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
   }

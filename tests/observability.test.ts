@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { createLogger } from '../src/log'
 import { createServerMetrics } from '../src/observability'
-import { memoryStore, sqliteStore } from '../src/session'
+import { memoryStore, sqliteStore } from 'elysia-server-session'
 import { SECRET, client, handleWith, tempDir } from './helpers'
 
 const dir = tempDir('observability-')

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { buildBinary, client, startServer, tempDir, SECRET, type Server } from './helpers'
-import { redisReady, startOwnRedis, type OwnRedis } from './redis-helpers'
+import { redisReady, startOwnRedis, type OwnRedis } from '../packages/elysia-server-session/tests/redis-helpers'
 
 const ready = await redisReady('scale-out tests', true, false)
 const N = 200

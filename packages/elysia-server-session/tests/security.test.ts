@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { session, sqliteStore, type SessionEvent, type SessionOptions, type SessionStore } from '../../src/session'
-import { SECRET, client, cookieOf, handleWith, idOf, tempDir } from '../helpers'
+import { session, sqliteStore, type SessionEvent, type SessionOptions, type SessionStore } from '../src'
+import { SECRET, client, cookieOf, handleWith, idOf, tempDir } from './helpers'
 
 type Data = { views: number }
 const dir = tempDir('security-')

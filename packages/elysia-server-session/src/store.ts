@@ -1,7 +1,7 @@
 /**
  * @module store
  * The contract between the session layer and a storage engine. One file per engine lives in
- * `stores/`; every engine passes the shared conformance suite in `tests/session/stores/`.
+ * `stores/`; every engine passes the shared conformance suite in `testing/conformance.ts` (published as `elysia-server-session/testing`).
  *
  * Keys are SHA-256 digests of session IDs (see `ids.ts`), never IDs. All times are epoch
  * milliseconds handed in by the caller, so that one injectable clock governs expiry everywhere.

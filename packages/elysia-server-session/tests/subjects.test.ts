@@ -5,9 +5,9 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { memoryStore, redisStore, session, sqliteStore, subjectSessions, type SessionStore } from '../../src/session'
-import { SECRET, client, handleWith, tempDir } from '../helpers'
-import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from '../redis-helpers'
+import { memoryStore, redisStore, session, sqliteStore, subjectSessions, type SessionStore } from '../src'
+import { SECRET, client, handleWith, tempDir } from './helpers'
+import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from './redis-helpers'
 
 type Data = { views: number; user: string }
 const dir = tempDir('subjects-')

@@ -4,10 +4,10 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { createHmac } from 'node:crypto'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { session, sqliteStore, type SessionStore } from '../../src/session'
-import { generateId, storeKey } from '../../src/session/ids'
-import { sign } from '../../src/session/signing'
-import { OLD_SECRET, SECRET, client, cookieOf, handleWith, tempDir } from '../helpers'
+import { session, sqliteStore, type SessionStore } from '../src'
+import { generateId, storeKey } from '../src/ids'
+import { sign } from '../src/signing'
+import { OLD_SECRET, SECRET, client, cookieOf, handleWith, tempDir } from './helpers'
 
 type Data = { views: number; name: string; big: string }
 const dir = tempDir()

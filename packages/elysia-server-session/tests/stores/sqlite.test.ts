@@ -3,11 +3,11 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateId, storeKey } from '../../../src/session/ids'
-import { sqliteStore } from '../../../src/session/stores/sqlite'
-import { createRowCache } from '../../../src/session/stores/sqlite-cache'
-import { SCHEMA_VERSION } from '../../../src/session/stores/sqlite-schema'
-import { record, storeConformance } from './conformance'
+import { generateId, storeKey } from '../../src/ids'
+import { sqliteStore } from '../../src/stores/sqlite'
+import { createRowCache } from '../../src/stores/sqlite-cache'
+import { SCHEMA_VERSION } from '../../src/stores/sqlite-schema'
+import { record, storeConformance } from '../../src/testing'
 
 const dir = mkdtempSync(join(tmpdir(), 'sqlite-store-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { createHmac } from 'node:crypto'
-import { sign, unsign } from '../../src/session/signing'
-import { generateId, isWellFormedId, storeKey } from '../../src/session/ids'
-import { OLD_SECRET, SECRET } from '../helpers'
+import { sign, unsign } from '../src/signing'
+import { generateId, isWellFormedId, storeKey } from '../src/ids'
+import { OLD_SECRET, SECRET } from './helpers'
 
 const reference = (value: string, secret: string) =>
   `${value}.${createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '')}`

@@ -4,14 +4,14 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { RedisClient } from 'bun'
-import { SessionTooLargeError } from '../../../src/session/errors'
-import { generateId, storeKey } from '../../../src/session/ids'
-import type { SessionStore } from '../../../src/session/store'
-import { memoryStore } from '../../../src/session/stores/memory'
-import { encodeData } from '../../../src/session/stores/records'
-import { redisStore } from '../../../src/session/stores/redis'
-import { deleteKeys, REDIS_URL, redisReady, RUN_PREFIX, startOwnRedis } from '../../redis-helpers'
-import { key, record, storeConformance } from './conformance'
+import { SessionTooLargeError } from '../../src/errors'
+import { generateId, storeKey } from '../../src/ids'
+import type { SessionStore } from '../../src/store'
+import { memoryStore } from '../../src/stores/memory'
+import { encodeData } from '../../src/stores/records'
+import { redisStore } from '../../src/stores/redis'
+import { deleteKeys, REDIS_URL, redisReady, RUN_PREFIX, startOwnRedis } from '../redis-helpers'
+import { key, record, storeConformance } from '../../src/testing'
 
 const ready = await redisReady('redis store tests')
 const ownServers = ready && (await redisReady('redis store fault tests', true))

@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
-import { memoryStore } from '../../../src/session/stores/memory'
-import { key, record, storeConformance } from './conformance'
+import { memoryStore } from '../../src/stores/memory'
+import { key, record, storeConformance } from '../../src/testing'
 
 storeConformance('memory', () => memoryStore({ pruneIntervalMs: 0 }))
 

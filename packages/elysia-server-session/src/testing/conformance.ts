@@ -1,11 +1,11 @@
 /**
- * The store contract (src/session/store.ts) as tests: every store runs this one suite.
+ * The store contract (`store.ts`) as tests: every store runs this one suite.
  * `open` returns a fresh, empty store; `close` is called after each test.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { SessionTooLargeError, SessionValueError } from '../../../src/session/errors'
-import { storeKey } from '../../../src/session/ids'
-import type { SessionRecord, SessionStore } from '../../../src/session/store'
+import { SessionTooLargeError, SessionValueError } from '../errors'
+import { storeKey } from '../ids'
+import type { SessionRecord, SessionStore } from '../store'
 
 const T0 = 1_700_000_000_000
 const HOUR = 3_600_000

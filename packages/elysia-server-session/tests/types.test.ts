@@ -4,8 +4,8 @@
  */
 import { expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
-import { memoryStore, session } from '../../src/session'
-import { SECRET, handleWith } from '../helpers'
+import { memoryStore, session } from '../src'
+import { SECRET, handleWith } from './helpers'
 
 type Data = { views: number; name: string }
 

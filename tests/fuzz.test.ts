@@ -6,13 +6,11 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import fc from 'fast-check'
 import { join } from 'node:path'
-import { createApp } from '../../src/app'
-import { redisStore, sqliteStore, type SessionStore } from '../../src/session'
-import { generateId, storeKey } from '../../src/session/ids'
-import { sign } from '../../src/session/signing'
+import { createApp } from '../src/app'
+import { redisStore, sqliteStore, generateId, storeKey, sign, type SessionStore } from 'elysia-server-session'
 import { RedisClient } from 'bun'
-import { SECRET, cookieOf, handleWith, idOf, tempDir } from '../helpers'
-import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from '../redis-helpers'
+import { SECRET, cookieOf, handleWith, idOf, tempDir } from './helpers'
+import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from '../packages/elysia-server-session/tests/redis-helpers'
 
 const dir = tempDir('fuzz-')
 const path = join(dir, 'fuzz.db')

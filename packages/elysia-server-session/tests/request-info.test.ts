@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
-import { memoryStore, session } from '../../src/session'
-import { readCookie } from '../../src/session/request-info'
-import { SECRET, client, handleWith } from '../helpers'
+import { memoryStore, session } from '../src'
+import { readCookie } from '../src/request-info'
+import { SECRET, client, handleWith } from './helpers'
 
 describe('readCookie', () => {
   const cases: [string | null, string | undefined][] = [
