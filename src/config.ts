@@ -58,7 +58,7 @@ export const SETTINGS = {
     env: 'SESSION_FLOOD_THRESHOLD',
     flag: '--session-flood-threshold',
     default: '600',
-    help: 'new sessions plus bad cookies allowed per client address per window; then 429 (0 turns it off)',
+    help: 'new sessions plus bad cookies per client address per window past which a flood is logged and counted (0 turns it off)',
   },
   floodWindow: {
     env: 'SESSION_FLOOD_WINDOW',
@@ -69,8 +69,8 @@ export const SETTINGS = {
   floodBlock: {
     env: 'SESSION_FLOOD_BLOCK',
     flag: '--session-flood-block',
-    default: '300',
-    help: 'seconds an address that crossed the threshold may not create sessions',
+    default: '0',
+    help: 'opt-in blocking: seconds an address that sent more bad (forged, malformed) cookies than the threshold is served without new sessions; 0 never blocks',
   },
   logFormat: { env: 'LOG_FORMAT', flag: '--log-format', default: 'pretty', help: 'pretty | json' },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level', default: 'info', help: 'debug | info | warn | error' },
@@ -199,7 +199,7 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     flood: {
       threshold: integer('floodThreshold', raw.floodThreshold, 0),
       windowSeconds: integer('floodWindow', raw.floodWindow, 1),
-      blockSeconds: integer('floodBlock', raw.floodBlock, 1),
+      blockSeconds: integer('floodBlock', raw.floodBlock, 0),
     },
     logFormat,
     logLevel,

@@ -3,7 +3,7 @@ import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { sqliteStore } from 'elysia-server-session'
-import { SECRET, client, tempDir } from './helpers'
+import { SECRET, client, handleWith, tempDir } from './helpers'
 
 const dir = tempDir('app-test-')
 const dbPath = join(dir, 'sessions.db')
@@ -77,6 +77,61 @@ describe('the counter server over real HTTP', () => {
     const replay = await fetch(base + '/', { headers: { cookie } })
     expect(await replay.text()).toBe('Welcome to this page for the first time!')
   })
+})
+
+describe('HEAD never counts a visit', () => {
+  const store = sqliteStore({ path: join(dir, 'head.db'), pruneIntervalMs: 0 })
+  const send = handleWith(createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {} } }))
+  afterAll(() => store.close())
+  const headThrice = async (c: ReturnType<typeof client>) => {
+    for (let i = 0; i < 3; i++) {
+      const head = await c.request('/', { method: 'HEAD' })
+      expect(head.status).toBe(200)
+      expect(head.headers.getSetCookie()).toEqual([])
+    }
+  }
+
+  test('a fresh client: HEAD / three times, then GET / is its first visit', async () => {
+    const c = client(send)
+    await headThrice(c)
+    expect(await (await c.request('/')).text()).toBe('Welcome to this page for the first time!')
+  })
+
+  test('a returning client: HEAD / three times, then GET / counts one more', async () => {
+    const c = client(send)
+    for (let i = 0; i < 4; i++) await c.request('/')
+    await headThrice(c)
+    const response = await c.request('/')
+    expect(await response.text()).toBe('You visited this page 5 times')
+  })
+})
+
+test('a returning visitor\'s page is private to it (Cache-Control), the first one no-store', async () => {
+  const store = sqliteStore({ path: join(dir, 'cache.db'), pruneIntervalMs: 0 })
+  const c = client(handleWith(createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {} } })))
+  expect((await c.request('/')).headers.get('cache-control')).toBe('no-store')
+  const again = await c.request('/')
+  expect(again.headers.getSetCookie()).toEqual([])
+  expect(again.headers.get('cache-control')).toBe('private')
+  await store.close()
+})
+
+test('with the defaults a flood from one address is counted and logged once, and everyone is served', async () => {
+  const store = sqliteStore({ path: join(dir, 'flood.db'), pruneIntervalMs: 0 })
+  const warnings: string[] = []
+  const app = createApp({ store, secrets: [SECRET], log: { warn: (m) => warnings.push(m), error: () => {} } }).listen({ port: 0, hostname: '127.0.0.1' })
+  const base = `http://127.0.0.1:${app.server!.port}`
+  const statuses = new Set<number>()
+  for (let i = 0; i < 650; i++) {
+    const response = await fetch(base + '/', i % 3 ? {} : { headers: { cookie: 'id=forged.cookie' } })
+    statuses.add(response.status)
+    expect(await response.text()).toBe('Welcome to this page for the first time!')
+  }
+  expect([...statuses]).toEqual([200])
+  expect(warnings.filter((w) => w.includes('flood'))).toHaveLength(1)
+  expect(await (await fetch(base + '/metrics')).text()).toContain('sessions_events_total{type="flood"} 1')
+  await app.stop()
+  await store.close()
 })
 
 test('/readyz is 503 when the store does not answer', async () => {

@@ -30,6 +30,12 @@ describe('configuration', () => {
     expect(parseConfig(['--session-db-cache-rows=250'], { SESSION_DB_CACHE_ROWS: '0' }).cacheRows).toBe(250)
   })
 
+  test('the flood guard detects by default and blocks only when asked to', () => {
+    expect(parseConfig([], {}).flood).toEqual({ threshold: 600, windowSeconds: 60, blockSeconds: 0 })
+    expect(parseConfig(['--session-flood-block', '300'], {}).flood.blockSeconds).toBe(300)
+    expect(parseConfig([], { SESSION_FLOOD_THRESHOLD: '0' }).flood.threshold).toBe(0)
+  })
+
   test('every setting is in --help with its variable and default', () => {
     const help = helpText()
     for (const setting of Object.values(SETTINGS)) {
@@ -53,6 +59,8 @@ describe('configuration', () => {
     ['an unknown log format', [], { LOG_FORMAT: 'xml' }, /LOG_FORMAT must be pretty or json/],
     ['an unknown log level', [], { LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of debug, info, warn, error/],
     ['a negative proxy count', [], { TRUST_PROXY: '-1' }, /TRUST_PROXY/],
+    ['a negative flood block', [], { SESSION_FLOOD_BLOCK: '-1' }, /SESSION_FLOOD_BLOCK \(--session-flood-block\) must be a whole number from 0/],
+    ['a zero flood window', [], { SESSION_FLOOD_WINDOW: '0' }, /SESSION_FLOOD_WINDOW/],
     ['a cache size that is not a number', [], { SESSION_DB_CACHE_ROWS: 'many' }, /SESSION_DB_CACHE_ROWS \(--session-db-cache-rows\) must be a whole number/],
     ['a negative cache size', ['--session-db-cache-rows', '-5'], {}, /SESSION_DB_CACHE_ROWS/],
   ]

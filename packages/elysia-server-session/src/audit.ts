@@ -3,7 +3,7 @@
  * Audit events and flood accounting for the manager. Events name a session by a salted hash of
  * its ID (HMAC with the first secret), never by the ID itself.
  */
-import { createFloodGuard } from './flood'
+import { createFloodGuard, FLOOD_DEFAULTS, type FloodKind } from './flood'
 import type { ResolvedSessionOptions, SessionEvent } from './options'
 
 /** Who sent the request, as far as the app can tell. */
@@ -13,14 +13,15 @@ export type Auditor = {
   /** The salted hash that stands for `id` in events. */
   hash(id: string): string
   emit(event: Omit<SessionEvent, 'at'>): void
-  /** Counts a creation or a bad cookie against the client's address. */
-  count(client: ClientInfo): void
-  /** Seconds until the client's address may create sessions again; 0 when it may now. */
-  blockedFor(client: ClientInfo): number
+  /** Counts a new session or a bad cookie against the client's address; a blocked address is not counted. */
+  count(client: ClientInfo, kind: FloodKind): void
+  /** True while the client's address may not create sessions (only with flood blocking on). */
+  blocked(client: ClientInfo): boolean
 }
 
 export function createAuditor(options: ResolvedSessionOptions): Auditor {
   const { secrets, now, onEvent, logger } = options
+  const { threshold, windowSeconds, blockSeconds } = { ...FLOOD_DEFAULTS, ...options.flood }
   const flood = createFloodGuard(options.flood)
   // One keyed HMAC state, copied per hash (as in signing.ts): no key schedule per event.
   const keyed = new Bun.CryptoHasher('sha256', `audit:${secrets[0]}`)
@@ -34,13 +35,18 @@ export function createAuditor(options: ResolvedSessionOptions): Auditor {
   return {
     hash: (id) => keyed.copy().update(id).digest('base64url').slice(0, 22),
     emit,
-    count(client) {
+    count(client, kind) {
       if (!flood.enabled) return
       const { address } = client
-      if (address === undefined || !flood.note(address, now())) return
-      logger.warn(`session flood: ${address} passed the limit of new sessions and bad cookies; refusing new sessions from it for a while`)
-      emit({ type: 'flood', address })
+      const verdict = address === undefined ? undefined : flood.note(address, kind, now())
+      if (verdict === 'flood') {
+        logger.warn(`session flood: ${address} made more than ${threshold} new sessions and bad cookies within ${windowSeconds} s; still answered normally`)
+        emit({ type: 'flood', address })
+      } else if (verdict === 'block') {
+        logger.warn(`session flood: ${address} sent more than ${threshold} bad cookies within ${windowSeconds} s; answered without new sessions for ${blockSeconds} s (valid sessions keep working)`)
+        emit({ type: 'flood', address, blockSeconds })
+      }
     },
-    blockedFor: (client) => (!flood.enabled || client.address === undefined ? 0 : flood.blockedFor(client.address, now())),
+    blocked: (client) => flood.enabled && client.address !== undefined && flood.blockedFor(client.address, now()) > 0,
   }
 }

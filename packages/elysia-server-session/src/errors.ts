@@ -54,17 +54,3 @@ export class SessionValueError extends Error {
     return text(500, 'Session value has the wrong type; nothing was saved.')
   }
 }
-
-/** The client's address created too many sessions or sent too many bad cookies. Nothing was saved. */
-export class SessionFloodError extends Error {
-  override name = 'SessionFloodError'
-  readonly status = 429
-  constructor(readonly retryAfterSeconds: number) {
-    super(`too many new sessions from this address; retry in ${retryAfterSeconds} s`)
-  }
-  toResponse(): Response {
-    return text(429, 'Too many new sessions from your address; nothing was saved. Please retry later.', {
-      'retry-after': String(this.retryAfterSeconds),
-    })
-  }
-}

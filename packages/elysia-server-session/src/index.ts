@@ -4,7 +4,7 @@
  */
 export { session } from './plugin'
 export type { SessionOptions, SessionLogger, SessionEvent } from './options'
-export type { FloodOptions } from './flood'
+export { FLOOD_DEFAULTS, type FloodOptions } from './flood'
 export { Session, type NumericKeys } from './session'
 export type { SessionStore, SessionRecord, SessionData, SessionChanges, WriteOptions } from './store'
 export { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'

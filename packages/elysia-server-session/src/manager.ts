@@ -5,7 +5,7 @@
  * saved that was not.
  */
 import { createAuditor, type ClientInfo } from './audit'
-import { SessionFloodError, SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
+import { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
 import { generateId, isWellFormedId, storeKey } from './ids'
 import type { ResolvedSessionOptions } from './options'
 import { Session, stateOf, type SessionEngine, type SessionState } from './session'
@@ -16,14 +16,26 @@ import type { SessionChanges, SessionData, WriteOptions } from './store'
 /** The cookie to write on the response, if any. */
 export type CookieWrite = { value: string; maxAge: number }
 
+/**
+ * Cookies of our name a request may carry that are tried, in order: several come from cookie
+ * tossing (`id=garbage; id=<valid>`). Each costs an HMAC, and a store read once its signature holds.
+ */
+export const MAX_COOKIE_CANDIDATES = 4
+
+/** How a request may use its session: HEAD and OPTIONS read, and never write. */
+export type LoadOptions = { readOnly?: boolean }
+
 export type SessionManager = {
-  load<T extends SessionData>(cookieValue: unknown, client?: ClientInfo): Promise<Session<T>>
+  /**
+   * The session of the first candidate cookie (one value or several, as `readCookies` gives them)
+   * that names a live session; a fresh one when none does.
+   */
+  load<T extends SessionData>(cookie: unknown, client?: ClientInfo, options?: LoadOptions): Promise<Session<T>>
   /** Writes what the request changed. @returns the cookie to send, or undefined for none. */
   commit(session: Session<any>): Promise<CookieWrite | undefined>
 }
 
-const isOwnError = (error: unknown) =>
-  error instanceof SessionTooLargeError || error instanceof SessionValueError || error instanceof SessionFloodError
+const isOwnError = (error: unknown) => error instanceof SessionTooLargeError || error instanceof SessionValueError
 
 export function createSessionManager(options: ResolvedSessionOptions): SessionManager {
   const { store, secrets, now, idleMs, absoluteMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, validate } = options
@@ -127,16 +139,22 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     },
   }
 
-  const load = async <T extends SessionData>(cookieValue: unknown, client: ClientInfo = {}): Promise<Session<T>> => {
-    const state = freshState(client)
-    const session = new Session<T>(state, engine)
-    if (cookieValue === undefined || cookieValue === '') return session
-    const verified = typeof cookieValue === 'string' ? unsign(cookieValue, secrets) : undefined
-    if (!verified || !isWellFormedId(verified.value)) {
-      audit.emit({ type: 'invalid', address: client.address })
-      audit.count(client)
-      return session
-    }
+  /**
+   * A read-only request's session: the handler sees the data and the would-be results of its
+   * calls, and nothing reaches the store; its commit writes nothing (see `commitUnlessDetached`).
+   */
+  const readOnlyEngine: SessionEngine = {
+    newId: engine.newId,
+    increment: async (state, field, by) => addToField(state.data, field, by),
+    regenerate: async () => {},
+    destroy: async (state) => void Object.assign(state, freshState(state.client)),
+  }
+  const detached = new WeakSet<Session<any>>()
+
+  /** Adopts the session `value` names into `state`. @returns `bad` for a forged or malformed cookie. */
+  const adopt = async (state: SessionState, value: unknown): Promise<'adopted' | 'bad' | 'dead'> => {
+    const verified = typeof value === 'string' ? unsign(value, secrets) : undefined
+    if (!verified || !isWellFormedId(verified.value)) return 'bad'
     const at = now()
     const key = storeKey(verified.value)
     const record = await guarded('read', () => store.get(key, at))
@@ -144,14 +162,13 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const recordDeadline = record && Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt))
     if (!record || at >= recordDeadline!) {
       // Our signature, no live record: it expired, was revoked, or was never issued (a leaked secret).
-      audit.emit({ type: 'expired', session: audit.hash(verified.value), address: client.address })
-      audit.count(client)
-      return session
+      audit.emit({ type: 'expired', session: audit.hash(verified.value), address: state.client.address })
+      return 'dead'
     }
     if (!validate(record.data)) {
       logger.warn('session data failed validation; treated as no session')
-      audit.emit({ type: 'invalid', session: audit.hash(verified.value), address: client.address })
-      return session
+      audit.emit({ type: 'invalid', session: audit.hash(verified.value), address: state.client.address })
+      return 'dead'
     }
     state.id = verified.value
     state.key = record.movedTo ?? key
@@ -163,14 +180,35 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     state.subject = record.subject
     state.data = record.data
     state.sendCookie = verified.secretIndex > 0 // verified by an older secret: re-sign with the first
+    return 'adopted'
+  }
+
+  const load = async <T extends SessionData>(cookie: unknown, client: ClientInfo = {}, { readOnly = false }: LoadOptions = {}) => {
+    const state = freshState(client)
+    const session = new Session<T>(state, readOnly ? readOnlyEngine : engine)
+    if (readOnly) detached.add(session)
+    // One candidate is a string (no array on the hot path); several an array, tried in order.
+    const several = Array.isArray(cookie) ? cookie : undefined
+    const count = several ? Math.min(several.length, MAX_COOKIE_CANDIDATES) : cookie === undefined || cookie === '' ? 0 : 1
+    let bad = false
+    for (let i = 0; i < count; i++) {
+      const outcome = await adopt(state, several ? several[i] : cookie)
+      if (outcome === 'adopted') break
+      bad ||= outcome === 'bad'
+    }
+    if (bad) {
+      audit.emit({ type: 'invalid', address: client.address })
+      // Beside a valid session, a bad cookie is someone else's doing (tossing): not the client's flood.
+      if (state.key === undefined) audit.count(client, 'bad')
+    }
     return session
   }
 
   /** Lazy creation: the first commit that leaves data behind creates the record. */
   const create = async (state: SessionState, at: number) => {
-    audit.count(state.client)
-    const blocked = audit.blockedFor(state.client)
-    if (blocked > 0) throw new SessionFloodError(blocked)
+    // A blocked address is still answered, only without a stored session (and so no cookie).
+    if (audit.blocked(state.client)) return
+    audit.count(state.client, 'created')
     const id = state.id ?? generateId()
     const key = storeKey(id)
     const expiresAt = deadline(at, at)
@@ -207,5 +245,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     return state.clearCookie ? { value: '', maxAge: 0 } : undefined
   }
 
-  return { load, commit }
+  /** HEAD and OPTIONS sessions never write, whatever their handler did. */
+  const commitUnlessDetached = (session: Session<any>) => (detached.has(session) ? Promise.resolve(undefined) : commit(session))
+
+  return { load, commit: commitUnlessDetached }
 }

@@ -21,6 +21,8 @@ export type SessionEvent = {
   /** For `renewed`: the hash of the ID it replaced. */
   previous?: string
   address?: string
+  /** For `flood`: set when the address is now blocked, for this many seconds (see `FloodOptions`). */
+  blockSeconds?: number
 }
 
 export type SessionOptions = {
@@ -43,7 +45,11 @@ export type SessionOptions = {
    * address and X-Forwarded-Proto the scheme. 0 trusts no header. @default 0
    */
   trustProxy?: number
-  /** Per-address limits on new sessions and bad cookies (429 past them); `{ threshold: 0 }` turns them off. */
+  /**
+   * Per-address flood accounting of new sessions and bad cookies: detected and reported (a `flood`
+   * event, one warning per address per window), never refused unless `blockSeconds` is set.
+   * `{ threshold: 0 }` turns it off.
+   */
   flood?: FloodOptions
   /** Audit hook: created, renewed, destroyed, expired, invalid cookie, flood. Must not throw. */
   onEvent?: (event: SessionEvent) => void
@@ -129,6 +135,14 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
   }
   if (!Number.isInteger(resolved.trustProxy) || resolved.trustProxy < 0) {
     throw new TypeError('session: `trustProxy` must be a whole number of proxies (0 for none)')
+  }
+  const flood: Record<string, unknown> = resolved.flood
+  for (const name of ['threshold', 'windowSeconds', 'blockSeconds', 'maxAddresses'] as const) {
+    const value = flood[name]
+    const least = name === 'windowSeconds' || name === 'maxAddresses' ? 1 : 0
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= least)) {
+      throw new TypeError(`session: \`flood.${name}\` must be a number of at least ${least}`)
+    }
   }
   for (const name of ['touchInterval', 'renewalGrace', 'renewAfter'] as const) {
     if (!Number.isFinite(resolved[name]) || resolved[name] < 0) {

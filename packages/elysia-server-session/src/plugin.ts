@@ -6,9 +6,9 @@
  * `mapResponse` errors would bypass error handling and `onAfterResponse` runs after the reply.
  */
 import { Elysia } from 'elysia'
-import { createSessionManager } from './manager'
+import { createSessionManager, MAX_COOKIE_CANDIDATES } from './manager'
 import { resolveSessionOptions, type SessionOptions } from './options'
-import { clientOf, isHttps, readCookie } from './request-info'
+import { clientOf, forwardedHttps, isHttps, readCookies } from './request-info'
 import type { Session } from './session'
 import type { SessionData } from './store'
 
@@ -29,6 +29,7 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
   const manager = createSessionManager(resolved)
   const { cookieName, secure, hostPrefix, trustProxy, logger } = resolved
   let warnedInsecure = false
+  let warnedProxy = false
   // Taken once at start rather than from each request's context: a handler that reads `server`
   // makes Elysia define a getter on every request's context. Undefined under `app.handle`.
   let server: Parameters<typeof isHttps>[1]
@@ -48,9 +49,20 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
     })
     .resolve({ as: 'scoped' }, async ({ set, request }) => {
       set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
+      // The response depends on the session: no shared cache may keep it (no-store once it sets the cookie).
+      set.headers['cache-control'] ??= 'private'
       const client = clientOf(request, server, trustProxy)
-      const value = readCookie(request.headers.get('cookie'), cookieFor(request).name)
-      return { session: (await manager.load<T>(value, client)) as Session<T> }
+      const { https, name } = cookieFor(request)
+      if (!https && trustProxy === 0 && !warnedProxy && forwardedHttps(request)) {
+        warnedProxy = true
+        logger.warn(
+          'session: a request says X-Forwarded-Proto: https, but trustProxy is 0, so proxy headers are ignored: cookies are not Secure and every client has the proxy\'s address. Set trustProxy (TRUST_PROXY) to the number of proxies in front of the app.'
+        )
+      }
+      const candidates = readCookies(request.headers.get('cookie'), name, MAX_COOKIE_CANDIDATES)
+      // HEAD answers like GET without the body, and OPTIONS asks what is allowed: neither writes.
+      const readOnly = request.method === 'HEAD' || request.method === 'OPTIONS'
+      return { session: (await manager.load<T>(candidates, client, { readOnly })) as Session<T> }
     })
     .onAfterHandle({ as: 'scoped' }, async ({ session, set, request }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.

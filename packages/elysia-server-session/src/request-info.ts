@@ -4,6 +4,7 @@
  * whether it arrived over https. Proxy headers count only from proxies the app trusts, because
  * anyone can send them.
  */
+import { isIP } from 'node:net'
 import type { ClientInfo } from './audit'
 
 type Server = { requestIP(request: Request): { address: string } | null; readonly protocol?: string | null } | null | undefined
@@ -38,9 +39,10 @@ class RequestClient implements ClientInfo {
 
 function addressOf(request: Request, server: Server, trustProxy: number): string | undefined {
   if (trustProxy > 0) {
-    const forwarded = request.headers.get('x-forwarded-for')?.split(',').map((part) => part.trim())
-    const hop = forwarded && forwarded[Math.max(0, forwarded.length - trustProxy)]
-    if (hop) return hop
+    const forwarded = request.headers.get('x-forwarded-for')?.split(',')
+    const hop = forwarded?.[Math.max(0, forwarded.length - trustProxy)]?.trim()
+    // Not an address (`unknown`, a port, junk from a misconfigured hop): the socket's peer is.
+    if (hop && isIP(hop) !== 0) return hop
   }
   return server?.requestIP(request)?.address
 }
@@ -49,35 +51,52 @@ function addressOf(request: Request, server: Server, trustProxy: number): string
 export function isHttps(request: Request, server: Server, trustProxy: number): boolean {
   // The server knows its own scheme; without one (app.handle in tests) the URL tells.
   if (server?.protocol ? server.protocol === 'https' : request.url.startsWith('https:')) return true
-  if (trustProxy === 0) return false
-  // The nearest proxy's word counts: the last value in a comma-separated list.
-  const proto = request.headers.get('x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase()
-  return proto === 'https'
+  return trustProxy > 0 && forwardedHttps(request)
+}
+
+/** X-Forwarded-Proto says https: the nearest proxy's word, the last value of the list. */
+export function forwardedHttps(request: Request): boolean {
+  return request.headers.get('x-forwarded-proto')?.split(',').pop()?.trim().toLowerCase() === 'https'
 }
 
 /**
- * The value of cookie `name` in a Cookie header (the first one, as browsers send the most specific
- * first), URL-decoded; `undefined` when absent. A value that fails to decode is returned as sent:
- * its signature check fails, which means a fresh session. Reading one cookie here spares parsing
- * every cookie of every request into Elysia's jar.
+ * The values of cookie `name` in a Cookie header, in order (browsers send the most specific path
+ * first), URL-decoded, at most `limit`: one value as a string (the common case allocates no
+ * array), several as an array, none as `undefined`; empty values are skipped. Several values of
+ * one name come from cookie tossing (a sibling subdomain or a script setting `id` on another path),
+ * so the caller tries each. A value that fails to decode is returned as sent: its signature
+ * check fails. Reading one name here spares parsing every cookie of every request into Elysia's jar.
  */
-export function readCookie(header: string | null, name: string): string | undefined {
+export function readCookies(header: string | null, name: string, limit: number): string | string[] | undefined {
   if (!header) return undefined
+  let first: string | undefined
+  let more: string[] | undefined
   for (let start = 0; start < header.length; ) {
     const end = header.indexOf(';', start)
     const stop = end === -1 ? header.length : end
     const eq = header.indexOf('=', start)
     if (eq !== -1 && eq < stop && header.slice(start, eq).trim() === name) {
-      let value = header.slice(eq + 1, stop).trim()
-      if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
-      if (!value.includes('%')) return value
-      try {
-        return decodeURIComponent(value)
-      } catch {
-        return value
+      const value = cookieValue(header.slice(eq + 1, stop))
+      if (value !== '') {
+        if (first === undefined) first = value
+        else (more ??= [first]).push(value)
+        const found = more ? more.length : 1
+        // The hot path: one cookie of our name, and the rest of the header never names it again.
+        if (found >= limit || header.indexOf(name, stop) === -1) break
       }
     }
     start = stop + 1
   }
-  return undefined
+  return more ?? first
+}
+
+function cookieValue(raw: string): string {
+  let value = raw.trim()
+  if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+  if (!value.includes('%')) return value
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
 }

@@ -3,6 +3,7 @@ import { afterAll } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { SessionStore } from '../src'
 
 export { cookieClient as client, cookieOf, handleWith } from '../src/testing'
 
@@ -25,3 +26,17 @@ export async function freePort(): Promise<number> {
 
 /** The session ID inside a `name=value` cookie pair. */
 export const idOf = (cookie: string) => decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).split('.')[0]!
+
+/** `store`, with the name of every write operation pushed onto `writes` as it is called. */
+export function recordingWrites(store: SessionStore, writes: string[]): SessionStore {
+  return new Proxy(store, {
+    get(target, prop: keyof SessionStore) {
+      const value = target[prop]
+      if (typeof value !== 'function') return value
+      if (['create', 'update', 'increment', 'touch', 'rename', 'destroy'].includes(prop)) {
+        return (...args: unknown[]) => (writes.push(prop), (value as Function).apply(target, args))
+      }
+      return value.bind(target)
+    },
+  })
+}

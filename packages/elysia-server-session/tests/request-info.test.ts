@@ -1,10 +1,12 @@
 import { describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
 import { memoryStore, session } from '../src'
-import { readCookie } from '../src/request-info'
+import fc from 'fast-check'
+import { isIP } from 'node:net'
+import { clientOf, readCookies } from '../src/request-info'
 import { SECRET, client, handleWith } from './helpers'
 
-describe('readCookie', () => {
+describe('readCookies: the first candidate', () => {
   const cases: [string | null, string | undefined][] = [
     [null, undefined],
     ['', undefined],
@@ -15,13 +17,13 @@ describe('readCookie', () => {
     ['id="quoted"', 'quoted'],
     ['id=a%2Bb%2F%3D', 'a+b/='],
     ['id=%E0%A4%A', '%E0%A4%A'],
-    ['id=', ''],
+    ['id=', undefined], // an empty value is no cookie
     ['other=1; noequals; id=x', 'x'],
     ['ID=upper', undefined],
   ]
   for (const [header, expected] of cases) {
     test(`${JSON.stringify(header)} -> ${JSON.stringify(expected)}`, () => {
-      expect(readCookie(header, 'id')).toBe(expected)
+      expect(readCookies(header, 'id', 1)).toBe(expected)
     })
   }
 })
@@ -58,5 +60,73 @@ describe("the session cookie beside the app's own cookies", () => {
     expect(raw.headers.get('x-own')).toBe('1')
     expect(raw.headers.getSetCookie()[0]).toStartWith('id=')
     expect(await (await c.request('/')).text()).toBe('2')
+  })
+})
+
+describe('readCookies: every candidate of our name, bounded', () => {
+  const cases: [string | null, number, string | string[] | undefined][] = [
+    ['id=abc', 4, 'abc'],
+    ['id=first; id=second', 4, ['first', 'second']],
+    ['id=first; id=second', 1, 'first'],
+    ['xid=0; id=a; other=1; id="b"; id=c%2B; id=d; id=e', 4, ['a', 'b', 'c+', 'd']],
+    ['id=; id=x', 4, 'x'],
+    ['id=only; idx=1; xid=2', 4, 'only'],
+  ]
+  for (const [header, limit, expected] of cases) {
+    test(`${JSON.stringify(header)} (at most ${limit}) -> ${JSON.stringify(expected)}`, () => {
+      expect(readCookies(header, 'id', limit)).toEqual(expected)
+    })
+  }
+
+  test('property: the candidates are the values named `id`, in order, up to the limit', () => {
+    const name = fc.constantFrom('id', 'xid', 'idx', 'other', 'ID')
+    const value = fc.string({ unit: 'grapheme-ascii', maxLength: 12 }).map((s) => s.replace(/[;%"\s]/g, ''))
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), fc.integer({ min: 1, max: 5 }), (pairs, limit) => {
+        const expected = pairs.filter(([k, v]) => k === 'id' && v !== '').map(([, v]) => v).slice(0, limit)
+        const found = readCookies(pairs.map(([k, v]) => `${k}=${v}`).join('; '), 'id', limit)
+        expect(found === undefined ? [] : typeof found === 'string' ? [found] : found).toEqual(expected)
+      })
+    )
+  })
+})
+
+describe('proxy headers', () => {
+  const socket = { requestIP: () => ({ address: '10.0.0.1' }) }
+  const request = (xff: string) => new Request('http://localhost/', { headers: { 'x-forwarded-for': xff } })
+
+  test('with a trusted proxy, an X-Forwarded-For entry that is not an IP address is ignored', () => {
+    expect(clientOf(request('198.51.100.4'), socket, 1).address).toBe('198.51.100.4')
+    expect(clientOf(request('2001:db8::1'), socket, 1).address).toBe('2001:db8::1')
+    expect(clientOf(request('evil, 198.51.100.4'), socket, 1).address).toBe('198.51.100.4')
+    for (const bad of ['unknown', 'x'.repeat(5000), '<script>', '198.51.100.4:80', '1.2.3', '']) {
+      expect(clientOf(request(bad), socket, 1).address).toBe('10.0.0.1')
+    }
+    expect(clientOf(request('198.51.100.4'), socket, 0).address).toBe('10.0.0.1')
+  })
+
+  test('property: any X-Forwarded-For gives an IP address or the socket address, never throws', () => {
+    const entry = fc.oneof(fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 40 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')))
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 6 }).map((parts) => parts.join(', ')), fc.integer({ min: 0, max: 4 }), (xff, trustProxy) => {
+        const address = clientOf(request(xff), socket, trustProxy).address!
+        expect(address === '10.0.0.1' || isIP(address) !== 0).toBe(true)
+        if (trustProxy === 0) expect(address).toBe('10.0.0.1')
+      })
+    )
+  })
+
+  test('X-Forwarded-Proto: https with trustProxy 0 warns once, naming TRUST_PROXY', async () => {
+    const warnings: string[] = []
+    const app = new Elysia()
+      .use(session({ store: memoryStore({ pruneIntervalMs: 0 }), secrets: [SECRET], logger: { warn: (m) => warnings.push(m), error: () => {} } }))
+      .get('/', ({ session }) => (session.set('views', 1), 'ok'))
+    const send = handleWith(app)
+    await send('/', {})
+    expect(warnings).toEqual([])
+    for (let i = 0; i < 3; i++) await send('/', { headers: { 'x-forwarded-proto': 'https' } })
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain('TRUST_PROXY')
+    expect(warnings[0]).toContain('trustProxy')
   })
 })
