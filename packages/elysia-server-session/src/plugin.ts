@@ -4,6 +4,8 @@
  * `session`. It loads in `resolve` and commits in `onAfterHandle`, both scoped to the app that
  * uses it: a commit error there becomes that request's error response (no Set-Cookie), whereas
  * `mapResponse` errors would bypass error handling and `onAfterResponse` runs after the reply.
+ * HEAD and OPTIONS requests get a read-only session: their handler runs (Elysia answers HEAD
+ * through the GET handler), but nothing it does reaches the store or sets a cookie.
  */
 import { Elysia } from 'elysia'
 import { createSessionManager, MAX_COOKIE_CANDIDATES } from './manager'

@@ -140,3 +140,16 @@ describe('several cookies of our name (cookie tossing)', () => {
     )
   })
 })
+
+test('bad flood options are a TypeError that names the option', () => {
+  const store = memoryStore({ pruneIntervalMs: 0 })
+  stores.push(store)
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ threshold: -1 }, /flood\.threshold/],
+    [{ windowSeconds: 0 }, /flood\.windowSeconds/],
+    [{ blockSeconds: Number.NaN }, /flood\.blockSeconds/],
+    [{ maxAddresses: '5' }, /flood\.maxAddresses/],
+  ]
+  for (const [flood, message] of bad) expect(() => session({ store, secrets: [SECRET], flood })).toThrow(message)
+  expect(() => session({ store, secrets: [SECRET], flood: { threshold: 0, blockSeconds: 0 } })).not.toThrow()
+})
