@@ -19,19 +19,24 @@ export type Auditor = {
   blocked(client: ClientInfo): boolean
 }
 
-export function createAuditor(options: ResolvedSessionOptions): Auditor {
-  const { secrets, now, onEvent, logger } = options
-  const { threshold, windowSeconds, blockSeconds } = { ...FLOOD_DEFAULTS, ...options.flood }
-  const flood = createFloodGuard(options.flood)
-  // One keyed HMAC state, copied per hash (as in signing.ts): no key schedule per event.
-  const keyed = new Bun.CryptoHasher('sha256', `audit:${secrets[0]}`)
-  const emit = (event: Omit<SessionEvent, 'at'>) => {
+/** Sends an event to the `onEvent` hook, stamped with the time; a hook that throws is logged. */
+export function eventEmitter({ now, onEvent, logger }: ResolvedSessionOptions) {
+  return (event: Omit<SessionEvent, 'at'>) => {
     try {
       onEvent({ ...event, at: now() })
     } catch (error) {
       logger.error(`session onEvent hook failed: ${String(error)}`)
     }
   }
+}
+
+export function createAuditor(options: ResolvedSessionOptions): Auditor {
+  const { secrets, now, logger } = options
+  const { threshold, windowSeconds, blockSeconds } = { ...FLOOD_DEFAULTS, ...options.flood }
+  const flood = createFloodGuard(options.flood)
+  // One keyed HMAC state, copied per hash (as in signing.ts): no key schedule per event.
+  const keyed = new Bun.CryptoHasher('sha256', `audit:${secrets[0]}`)
+  const emit = eventEmitter(options)
   return {
     hash: (id) => keyed.copy().update(id).digest('base64url').slice(0, 22),
     emit,

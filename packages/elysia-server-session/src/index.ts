@@ -5,6 +5,7 @@
 export { session } from './plugin'
 export type { SessionOptions, SessionLogger, SessionEvent } from './options'
 export { FLOOD_DEFAULTS, type FloodOptions } from './flood'
+export { csrfDefaults, type CsrfOptions, type CsrfReason } from './csrf'
 export { Session, type NumericKeys } from './session'
 export type { SessionStore, SessionRecord, SessionData, SessionChanges, WriteOptions } from './store'
 export { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'

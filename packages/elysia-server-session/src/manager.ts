@@ -5,6 +5,7 @@
  * saved that was not.
  */
 import { createAuditor, type ClientInfo } from './audit'
+import { csrfTokenFor } from './csrf'
 import { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
 import { generateId, isWellFormedId, storeKey } from './ids'
 import type { ResolvedSessionOptions } from './options'
@@ -71,6 +72,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     deleted: new Set(),
     sendCookie: false,
     clearCookie: false,
+    keep: false,
   })
   /**
    * The record vanished (expired or destroyed by a parallel request): like a missing record, that
@@ -96,8 +98,17 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     state.sendCookie = true
   }
 
+  const renewalDue = (state: SessionState, at: number) => renewAfterMs > 0 && at - state.renewedAt >= renewAfterMs
+  const tokenOf = (state: SessionState) => csrfTokenFor(state.key ?? storeKey(state.id ?? engine.newId(state)), secrets[0]!)
+
   const engine: SessionEngine = {
     newId: (state) => (state.id = generateId()),
+    async csrfToken(state) {
+      state.keep = true
+      // A renewal due now would happen at commit, after the page carries the old ID's token.
+      if (state.key !== undefined && !state.viaOldId && renewalDue(state, now())) await engine.regenerate(state)
+      return tokenOf(state)
+    },
     async increment(state, field, by) {
       const pending = state.changed.has(field) || state.deleted.has(field)
       if (state.key !== undefined && !pending) {
@@ -148,6 +159,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     increment: async (state, field, by) => addToField(state.data, field, by),
     regenerate: async () => {},
     destroy: async (state) => void Object.assign(state, freshState(state.client)),
+    csrfToken: async (state) => tokenOf(state),
   }
   const detached = new WeakSet<Session<any>>()
 
@@ -204,7 +216,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     return session
   }
 
-  /** Lazy creation: the first commit that leaves data behind creates the record. */
+  /** Lazy creation: the first commit that leaves data behind (or a CSRF token) creates the record. */
   const create = async (state: SessionState, at: number) => {
     // A blocked address is still answered, only without a stored session (and so no cookie).
     if (audit.blocked(state.client)) return
@@ -231,9 +243,9 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       if (await guarded('update', () => store.update(state.key!, changes, write))) stored(state, at, write.expiresAt)
       else orphan(state)
     }
-    if (state.key === undefined && Object.keys(state.data).length > 0) await create(state, at)
+    if (state.key === undefined && (state.keep || Object.keys(state.data).length > 0)) await create(state, at)
     else if (state.key !== undefined && !state.viaOldId) {
-      if (renewAfterMs > 0 && at - state.renewedAt >= renewAfterMs) await engine.regenerate(state)
+      if (renewalDue(state, at)) await engine.regenerate(state)
       else if (!state.sendCookie && at - state.lastSeenAt >= refreshMs) {
         const expiresAt = deadline(state.createdAt, at)
         if (await guarded('touch', () => store.touch(state.key!, at, expiresAt))) stored(state, at, expiresAt)

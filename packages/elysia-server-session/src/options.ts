@@ -2,6 +2,7 @@
  * @module options
  * The session layer's options, their defaults, and their validation.
  */
+import type { CsrfOptions, CsrfReason } from './csrf'
 import type { FloodOptions } from './flood'
 import type { SessionData, SessionStore } from './store'
 
@@ -15,7 +16,7 @@ export type SessionLogger = {
  * and secret, so log lines can be correlated without granting anything.
  */
 export type SessionEvent = {
-  type: 'created' | 'renewed' | 'destroyed' | 'expired' | 'invalid' | 'flood'
+  type: 'created' | 'renewed' | 'destroyed' | 'expired' | 'invalid' | 'flood' | 'csrf'
   at: number
   session?: string
   /** For `renewed`: the hash of the ID it replaced. */
@@ -23,6 +24,8 @@ export type SessionEvent = {
   address?: string
   /** For `flood`: set when the address is now blocked, for this many seconds (see `FloodOptions`). */
   blockSeconds?: number
+  /** For `csrf`: which check refused the request. */
+  reason?: CsrfReason
 }
 
 export type SessionOptions = {
@@ -51,7 +54,14 @@ export type SessionOptions = {
    * `{ threshold: 0 }` turns it off.
    */
   flood?: FloodOptions
-  /** Audit hook: created, renewed, destroyed, expired, invalid cookie, flood. Must not throw. */
+  /**
+   * Cross-site request forgery protection for the routes under the plugin: unsafe requests
+   * (anything but GET, HEAD, OPTIONS) that the browser marks as cross-site get a 403, before the
+   * session is loaded. `false` turns it off (only for an app that checks this itself).
+   * @default {} (on, with the defaults of `CsrfOptions`)
+   */
+  csrf?: CsrfOptions | false
+  /** Audit hook: created, renewed, destroyed, expired, invalid cookie, flood, csrf refusal. Must not throw. */
   onEvent?: (event: SessionEvent) => void
   /**
    * Checks stored data on load; data it rejects is "no session" (a fresh one), never a 500.
@@ -101,6 +111,7 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
     hostPrefix: true,
     trustProxy: 0,
     flood: {},
+    csrf: {},
     onEvent: () => {},
     validate: () => true,
     idleTimeout: 1800,

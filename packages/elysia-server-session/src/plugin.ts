@@ -8,9 +8,11 @@
  * through the GET handler), but nothing it does reaches the store or sets a cookie.
  */
 import { Elysia } from 'elysia'
+import { eventEmitter } from './audit'
+import { createCsrfGuard, isCsrfToken, type CsrfReason } from './csrf'
 import { createSessionManager, MAX_COOKIE_CANDIDATES } from './manager'
 import { resolveSessionOptions, type SessionOptions } from './options'
-import { clientOf, forwardedHttps, isHttps, readCookies } from './request-info'
+import { clientOf, forwardedHttps, isHttps, originOf, readCookies } from './request-info'
 import type { Session } from './session'
 import type { SessionData } from './store'
 
@@ -29,7 +31,11 @@ import type { SessionData } from './store'
 export function session<T extends SessionData = SessionData>(options: SessionOptions) {
   const resolved = resolveSessionOptions(options)
   const manager = createSessionManager(resolved)
-  const { cookieName, secure, hostPrefix, trustProxy, logger } = resolved
+  const { cookieName, secure, hostPrefix, trustProxy, logger, secrets } = resolved
+  // With `csrf: false` no origin check runs, but a route's `csrfToken: true` still checks the token.
+  const checkOrigin = resolved.csrf !== false
+  const csrf = createCsrfGuard(resolved.csrf || {})
+  const emit = eventEmitter(resolved)
   let warnedInsecure = false
   let warnedProxy = false
   // Taken once at start rather than from each request's context: a handler that reads `server`
@@ -43,11 +49,30 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
     return { https, secureCookie, name: secureCookie && hostPrefix ? `__Host-${cookieName}` : cookieName }
   }
 
+  /** The 403 for a refused request, after its audit event. */
+  const refuse = (request: Request, reason: CsrfReason) => {
+    emit({ type: 'csrf', reason, address: clientOf(request, server, trustProxy).address })
+    const body = reason === 'token' ? 'CSRF token missing or invalid' : 'Cross-origin request refused'
+    return new Response(body, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' } })
+  }
+  /** Token check of an unsafe request: the header or the `_csrf` form field. */
+  const checkToken = ({ request, path, body, session }: { request: Request; path: string; body: unknown; session?: Session<T> }) => {
+    const { method } = request
+    if (!session || csrf.isSafe(method) || csrf.isExempt(method, path)) return
+    const given = request.headers.get('x-csrf-token') ?? (body as { _csrf?: unknown } | null | undefined)?._csrf
+    if (!isCsrfToken(given, session.handle, secrets)) return refuse(request, 'token')
+  }
+
   // The seed must be a string: Elysia dedupes plugins by JSON.stringify(seed), and a store object
   // stringifies to "{}", which would silently drop a second session plugin.
   return new Elysia({ name: 'session', seed: cookieName })
     .onStart((app) => {
       server = app.server
+    })
+    // Before the session loads: a refused request never reaches the store.
+    .onBeforeHandle({ as: 'scoped' }, ({ request, path }) => {
+      const reason = checkOrigin && csrf.refusal(request.headers, request.method, path, () => originOf(request, server, trustProxy))
+      if (reason) return refuse(request, reason)
     })
     .resolve({ as: 'scoped' }, async ({ set, request }) => {
       set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
@@ -66,6 +91,9 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
       const readOnly = request.method === 'HEAD' || request.method === 'OPTIONS'
       return { session: (await manager.load<T>(candidates, client, { readOnly })) as Session<T> }
     })
+    .onBeforeHandle({ as: 'scoped' }, (context) => (csrf.token ? checkToken(context) : undefined))
+    // A route asks for the token itself with `{ csrfToken: true }`.
+    .macro({ csrfToken: { beforeHandle: checkToken } })
     .onAfterHandle({ as: 'scoped' }, async ({ session, set, request }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
       if (!session) return

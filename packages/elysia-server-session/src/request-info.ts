@@ -60,6 +60,20 @@ export function forwardedHttps(request: Request): boolean {
 }
 
 /**
+ * The request's own origin, `scheme://host[:port]` as browsers write the Origin header: the scheme
+ * as `isHttps` decides, the host from a trusted proxy's X-Forwarded-Host (the nearest proxy's) or
+ * else the Host the request was sent to. Undefined when that host is not a plain host[:port].
+ */
+export function originOf(request: Request, server: Server, trustProxy: number): string | undefined {
+  const scheme = isHttps(request, server, trustProxy) ? 'https' : 'http'
+  const forwarded = trustProxy > 0 ? request.headers.get('x-forwarded-host')?.split(',').pop()?.trim() : undefined
+  const host = forwarded || URL.parse(request.url)?.host
+  if (!host || /[/?#@\\\s]/.test(host)) return undefined
+  // Parsed again with the final scheme, so that its default port drops out as in the browser's.
+  return URL.parse(`${scheme}://${host}`)?.origin
+}
+
+/**
  * The values of cookie `name` in a Cookie header, in order (browsers send the most specific path
  * first), URL-decoded, at most `limit`: one value as a string (the common case allocates no
  * array), several as an array, none as `undefined`; empty values are skipped. Several values of

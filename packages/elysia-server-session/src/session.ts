@@ -41,6 +41,8 @@ export type SessionState = {
   sendCookie: boolean
   /** The cookie must be cleared: the session was destroyed. */
   clearCookie: boolean
+  /** Store the session even while it holds no data: a CSRF token was handed out for its ID. */
+  keep: boolean
 }
 
 /** The store operations a session performs at once. @internal */
@@ -49,6 +51,7 @@ export interface SessionEngine {
   regenerate(state: SessionState): Promise<void>
   destroy(state: SessionState): Promise<void>
   newId(state: SessionState): string
+  csrfToken(state: SessionState): Promise<string>
 }
 
 /** The state behind a session, for the manager that created it (not part of the public API). */
@@ -136,6 +139,19 @@ export class Session<T extends SessionData = SessionData> {
    */
   regenerate(): Promise<void> {
     return this.#engine.regenerate(this.#state)
+  }
+
+  /**
+   * This session's CSRF token, for forms (a hidden `_csrf` field) or scripts (an `x-csrf-token`
+   * header), checked when the plugin's `csrf: { token: true }` or a route's `csrfToken: true`
+   * asks for it. It is derived from the ID, so it changes with `regenerate()` and `destroy()`.
+   * A new session is stored (and its cookie sent) even without data: the token must name it.
+   * Async because an automatic renewal that is due happens first, so the token names the new ID.
+   * @example
+   * .get('/form', async ({ session }) => `<form method="post"><input type="hidden" name="_csrf" value="${await session.csrfToken()}">…`)
+   */
+  csrfToken(): Promise<string> {
+    return this.#engine.csrfToken(this.#state)
   }
 
   /** Deletes the stored session and clears the cookie. Later writes start a new session. */

@@ -11,17 +11,20 @@ export function sign(value: string, secret: string): string {
   return `${value}.${signature(value, secret)}`
 }
 
-// Keyed HMAC states by secret: copying one skips the key schedule on every call (about 2x).
+// Keyed HMAC states by key: copying one skips the key schedule on every call (about 2x).
 const keyed = new Map<string, Bun.CryptoHasher>()
 
-function signature(value: string, secret: string): string {
-  let hasher = keyed.get(secret)
+/** HMAC-SHA256 of `value` under `key`. @internal */
+export function hmac(value: string, key: string, encoding: 'base64' | 'base64url'): string {
+  let hasher = keyed.get(key)
   if (!hasher) {
     if (keyed.size >= 16) keyed.clear()
-    keyed.set(secret, (hasher = new Bun.CryptoHasher('sha256', secret)))
+    keyed.set(key, (hasher = new Bun.CryptoHasher('sha256', key)))
   }
-  return hasher.copy().update(value).digest('base64').replace(/=+$/, '')
+  return hasher.copy().update(value).digest(encoding)
 }
+
+const signature = (value: string, secret: string) => hmac(value, secret, 'base64').replace(/=+$/, '')
 
 /** Compares in time that depends only on the length, which is public (43 characters). */
 function constantTimeEqual(a: string, b: string): boolean {
