@@ -77,6 +77,25 @@ describe('the counter server over real HTTP', () => {
     const replay = await fetch(base + '/', { headers: { cookie } })
     expect(await replay.text()).toBe('Welcome to this page for the first time!')
   })
+
+  test('a cross-site POST /logout is refused with 403 and the session lives on; a same-origin one works', async () => {
+    const c = visitor()
+    await c.request('/')
+    const before = rows()
+    for (const headers of <Record<string, string>[]>[{ 'sec-fetch-site': 'cross-site' }, { origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'same-site', origin: base }]) {
+      const refused = await c.request('/logout', { method: 'POST', headers })
+      expect(refused.status).toBe(403)
+      expect(await refused.text()).toBe('Cross-origin request refused')
+      expect(refused.headers.getSetCookie()).toEqual([])
+      expect(refused.headers.get('clear-site-data')).toBeNull()
+    }
+    expect(rows()).toBe(before)
+    expect(await (await c.request('/')).text()).toBe('You visited this page 2 times')
+    const sameOrigin = await c.request('/logout', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin', origin: base } })
+    expect(await sameOrigin.text()).toBe('Logged out')
+    expect(rows()).toBe(before - 1)
+    expect(await (await c.request('/')).text()).toBe('Welcome to this page for the first time!')
+  })
 })
 
 describe('HEAD never counts a visit', () => {

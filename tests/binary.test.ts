@@ -71,6 +71,28 @@ describe('the compiled binary', () => {
     expect(check(port)).toBe(1)
   }, 30_000)
 
+  test('CSRF: a cross-site POST /logout gets 403 and the count goes on; a same-origin one logs out', async () => {
+    const cwd = join(dir, 'csrf')
+    mkdirSync(cwd)
+    const { proc, base } = await start(cwd, { SESSION_SECRET: SECRET })
+    try {
+      const c = visit(base)
+      expect(await (await c.request('/')).text()).toBe('Welcome to this page for the first time!')
+      for (const headers of <Record<string, string>[]>[{ 'sec-fetch-site': 'cross-site', origin: 'http://evil.example' }, { origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+        const refused = await c.request('/logout', { method: 'POST', headers })
+        expect(refused.status).toBe(403)
+        expect(await refused.text()).toBe('Cross-origin request refused')
+      }
+      expect(await (await c.request('/')).text()).toBe('You visited this page 2 times')
+      const loggedOut = await c.request('/logout', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin', origin: base } })
+      expect(await loggedOut.text()).toBe('Logged out')
+      expect(await (await c.request('/')).text()).toBe('Welcome to this page for the first time!')
+    } finally {
+      proc.kill('SIGTERM')
+      await proc.exited
+    }
+  }, 30_000)
+
   test('configuration errors: one clear line on stderr and exit code 2', () => {
     const cases: [Record<string, string>, string[], RegExp][] = [
       [{ PORT: 'abc' }, [], /^session-counter: PORT \(--port\) must be a whole number/],

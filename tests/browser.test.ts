@@ -125,4 +125,32 @@ describe.skipIf(!haveChromium)('the view counter in Chromium', () => {
     expect(await visit(page, 'reload')).toBe(times(2))
     await context.close()
   }, 60_000)
+
+  test('a form on another site or another port that posts to /logout is refused; the session lives on', async () => {
+    // The attacker's page auto-submits a form to the counter: from localhost (another site than
+    // 127.0.0.1) and from 127.0.0.1 on another port (same site: the Lax cookie is sent along).
+    const target = `${base}logout`
+    const attacker = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: () =>
+        new Response(`<form method="post" action="${target}"></form><script>document.forms[0].submit()</script>`, {
+          headers: { 'content-type': 'text/html' },
+        }),
+    })
+    const victim = await newPage()
+    try {
+      expect(await visit(victim.page)).toBe(FIRST)
+      for (const origin of [`http://localhost:${attacker.port}/`, `http://127.0.0.1:${attacker.port}/`]) {
+        const answered = victim.page.waitForResponse(target)
+        await victim.page.goto(origin)
+        const response = await answered
+        expect({ origin, status: response.status(), text: await response.text() }).toEqual({ origin, status: 403, text: 'Cross-origin request refused' })
+      }
+      expect(await visit(victim.page)).toBe(times(2))
+    } finally {
+      await victim.context.close()
+      await attacker.stop(true)
+    }
+  }, 60_000)
 })

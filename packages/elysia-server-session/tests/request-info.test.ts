@@ -3,7 +3,7 @@ import { Elysia } from 'elysia'
 import { memoryStore, session } from '../src'
 import fc from 'fast-check'
 import { isIP } from 'node:net'
-import { clientOf, readCookies } from '../src/request-info'
+import { clientOf, originOf, readCookies } from '../src/request-info'
 import { SECRET, client, handleWith } from './helpers'
 
 describe('readCookies: the first candidate', () => {
@@ -129,4 +129,26 @@ describe('proxy headers', () => {
     expect(warnings[0]).toContain('TRUST_PROXY')
     expect(warnings[0]).toContain('trustProxy')
   })
+})
+
+describe('originOf: the request origin the CSRF check compares Origin with', () => {
+  const https = { requestIP: () => null, protocol: 'https' }
+  const cases: [string, Record<string, string>, typeof https | undefined, number, string | undefined][] = [
+    ['http://localhost/x', {}, undefined, 0, 'http://localhost'],
+    ['http://localhost:3000/x', {}, undefined, 0, 'http://localhost:3000'],
+    ['http://shop.example/x', {}, https, 0, 'https://shop.example'],
+    ['http://shop.example:443/x', {}, https, 0, 'https://shop.example'],
+    ['http://backend:3000/x', { 'x-forwarded-host': 'shop.example', 'x-forwarded-proto': 'https' }, undefined, 0, 'http://backend:3000'],
+    ['http://backend:3000/x', { 'x-forwarded-host': 'shop.example', 'x-forwarded-proto': 'https' }, undefined, 1, 'https://shop.example'],
+    ['http://backend:3000/x', { 'x-forwarded-host': 'evil.example, Shop.Example:8443' }, undefined, 1, 'http://shop.example:8443'],
+    ['http://backend:3000/x', { 'x-forwarded-host': '' }, undefined, 1, 'http://backend:3000'],
+    ['http://backend:3000/x', { 'x-forwarded-host': 'shop.example/path' }, undefined, 1, undefined],
+    ['http://backend:3000/x', { 'x-forwarded-host': 'user@shop.example' }, undefined, 1, undefined],
+    ['http://backend:3000/x', { 'x-forwarded-host': 'shop.example:99999' }, undefined, 1, undefined],
+  ]
+  for (const [url, headers, server, trustProxy, expected] of cases) {
+    test(`${url} ${JSON.stringify(headers)} trustProxy=${trustProxy} -> ${expected}`, () => {
+      expect(originOf(new Request(url, { headers }), server, trustProxy)).toBe(expected)
+    })
+  }
 })
