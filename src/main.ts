@@ -96,7 +96,7 @@ async function serve(config: Config) {
     secure: config.secure,
     trustProxy: config.trustProxy,
     flood: config.flood,
-    onEvent: ({ type, session, previous, address }) => log.info(`session ${type}`, { session, previous, address }),
+    onEvent: ({ type, session, previous, address, reason }) => log.info(`session ${type}`, { session, previous, address, reason }),
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
     touchInterval: config.touchInterval,

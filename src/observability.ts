@@ -12,7 +12,7 @@ export type ServerMetrics = ReturnType<typeof createServerMetrics>
 /** The registry of one server; `stored` reads the store's own count when scraped. */
 export function createServerMetrics(stored: () => Promise<number>) {
   const requests = new Counter('http_requests_total', 'HTTP requests answered, by route and status')
-  const events = new Counter('sessions_events_total', 'Session lifecycle events, by type (created, renewed, destroyed, expired, invalid, flood)')
+  const events = new Counter('sessions_events_total', 'Session lifecycle events, by type (created, renewed, destroyed, expired, invalid, flood, csrf)')
   const pruned = new Counter('sessions_pruned_total', 'Expired session records deleted by the pruner')
   const storeLatency = new Histogram(
     'session_store_operation_seconds',

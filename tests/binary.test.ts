@@ -91,6 +91,10 @@ describe('the compiled binary', () => {
       proc.kill('SIGTERM')
       await proc.exited
     }
+    const refusals = (await new Response(proc.stderr).text()).split('\n').filter((line) => line.includes('session csrf'))
+    expect(refusals).toHaveLength(3)
+    expect(refusals.filter((line) => line.includes('sec-fetch-site'))).toHaveLength(2)
+    expect(refusals.filter((line) => line.includes('origin'))).toHaveLength(1)
   }, 30_000)
 
   test('configuration errors: one clear line on stderr and exit code 2', () => {

@@ -59,7 +59,7 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
   const checkToken = ({ request, path, body, session }: { request: Request; path: string; body: unknown; session?: Session<T> }) => {
     const { method } = request
     if (!session || csrf.isSafe(method) || csrf.isExempt(method, path)) return
-    const given = request.headers.get('x-csrf-token') ?? (body as { _csrf?: unknown } | null | undefined)?._csrf
+    const given = request.headers.get('x-csrf-token') || (body as { _csrf?: unknown } | null | undefined)?._csrf
     if (!isCsrfToken(given, session.handle, secrets)) return refuse(request, 'token')
   }
 
