@@ -23,7 +23,9 @@ export type CsrfOptions = {
    * Routes exempt from every check, each `'METHOD /path'`, matched exactly against the request's
    * method and path as the router sees it (query aside): no prefix, pattern, case folding or path
    * cleaning, so `'POST /webhook'` exempts neither `/webhook/` nor `/webhook/x` nor `/Webhook`.
-   * @example exempt: ['POST /stripe/webhook']
+   * Server-to-server calls send neither header and need no exemption; this is for expected
+   * cross-site browser posts (an OAuth or SAML `form_post` callback). @default []
+   * @example exempt: ['POST /auth/callback']
    */
   exempt?: readonly string[]
   /**

@@ -24,6 +24,10 @@ function setup(options: Partial<SessionOptions> = {}, store: SessionStore = memo
       return 'saved'
     })
     .get('/note', ({ session }) => session.get('note') ?? '')
+    .post('/logout', async ({ session }) => {
+      await session.destroy()
+      return `<form method="post" action="/note"><input type="hidden" name="_csrf" value="${await session.csrfToken()}"></form>`
+    })
     .post('/login', async ({ session }) => {
       await session.regenerate()
       session.set('user', 'ada')
@@ -56,6 +60,29 @@ describe('session.csrfToken() in a form flow', () => {
     multipart.set('_csrf', token)
     multipart.set('note', 'multipart')
     expect(await (await browser.request('/note', { method: 'POST', body: multipart })).text()).toBe('saved')
+  })
+
+  test('after destroy(), a token names a new session, which is stored and whose cookie is sent', async () => {
+    const { send, store } = setup()
+    const browser = client(send)
+    const first = tokenIn(await (await browser.request('/form')).text())
+    const oldCookie = browser.cookie
+    const page = await browser.request('/logout', form({ _csrf: first }))
+    expect(browser.cookie).toBeDefined()
+    expect(browser.cookie).not.toBe(oldCookie)
+    expect((await store.stats(clock.now)).live).toBe(1)
+    const fresh = tokenIn(await page.text())
+    expect(fresh).not.toBe(first)
+    expect((await browser.request('/note', form({ _csrf: first, note: 'x' }))).status).toBe(403)
+    expect((await browser.request('/note', form({ _csrf: fresh, note: 'x' }))).status).toBe(200)
+  })
+
+  test('HEAD of a form page stores nothing and sets no cookie', async () => {
+    const { send, store } = setup()
+    const response = await send('/form', { method: 'HEAD' })
+    expect(response.status).toBe(200)
+    expect(response.headers.getSetCookie()).toEqual([])
+    expect((await store.stats(clock.now)).live).toBe(0)
   })
 
   test('a page without csrfToken() still stores nothing (lazy creation is unchanged)', async () => {
