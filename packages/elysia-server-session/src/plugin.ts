@@ -65,15 +65,17 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
 
   // The seed must be a string: Elysia dedupes plugins by JSON.stringify(seed), and a store object
   // stringifies to "{}", which would silently drop a second session plugin.
-  return new Elysia({ name: 'session', seed: cookieName })
-    .onStart((app) => {
-      server = app.server
-    })
-    // Before the session loads: a refused request never reaches the store.
-    .onBeforeHandle({ as: 'scoped' }, ({ request, path }) => {
-      const reason = checkOrigin && csrf.refusal(request.headers, request.method, path, () => originOf(request, server, trustProxy))
+  const base = new Elysia({ name: 'session', seed: cookieName }).onStart((app) => {
+    server = app.server
+  })
+  // Before the session loads: a refused request never reaches the store.
+  if (checkOrigin) {
+    base.onBeforeHandle({ as: 'scoped' }, ({ request, path }) => {
+      const reason = csrf.refusal(request.headers, request.method, path, () => originOf(request, server, trustProxy))
       if (reason) return refuse(request, reason)
     })
+  }
+  const plugin = base
     .resolve({ as: 'scoped' }, async ({ set, request }) => {
       set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
       // The response depends on the session: no shared cache may keep it (no-store once it sets the cookie).
@@ -91,7 +93,9 @@ export function session<T extends SessionData = SessionData>(options: SessionOpt
       const readOnly = request.method === 'HEAD' || request.method === 'OPTIONS'
       return { session: (await manager.load<T>(candidates, client, { readOnly })) as Session<T> }
     })
-    .onBeforeHandle({ as: 'scoped' }, (context) => (csrf.token ? checkToken(context) : undefined))
+  // Registered only in token mode: a hook after resolve costs every request about 1.5 µs.
+  if (csrf.token) plugin.onBeforeHandle({ as: 'scoped' }, checkToken)
+  return plugin
     // A route asks for the token itself with `{ csrfToken: true }`.
     .macro({ csrfToken: { beforeHandle: checkToken } })
     .onAfterHandle({ as: 'scoped' }, async ({ session, set, request }) => {
