@@ -5,7 +5,7 @@
  */
 import { Elysia } from 'elysia'
 import { createServerMetrics, instrumentStore, requestObserver, type ServerMetrics } from './observability'
-import { session, type SessionOptions, type SessionStore } from 'elysia-server-session'
+import { describeFault, session, SessionStoreError, type SessionOptions, type SessionStore } from 'elysia-server-session'
 
 export type CounterData = { views: number }
 
@@ -30,24 +30,25 @@ export function createApp({ store, log = console, metrics, ...sessionOptions }: 
     new Elysia()
       .use(requestObserver(observed, log.debug?.bind(log)))
       .onError(({ code, error, request }) => {
-        if (code === 'NOT_FOUND') return
+        // Store faults are reported by the session layer (by code, repeats summarised); answers
+        // below 500 (a flood's 429) are no server error.
+        if (code === 'NOT_FOUND' || error instanceof SessionStoreError) return
+        if (typeof (error as { status?: unknown }).status === 'number' && (error as { status: number }).status < 500) return
+        const name = code === 'UNKNOWN' && error instanceof Error ? error.name : String(code)
         const message = error instanceof Error ? error.message : String(error)
-        log.error(`${request.method} ${new URL(request.url).pathname} failed: ${String(code)}: ${message}`)
+        log.error(`${request.method} ${new URL(request.url).pathname} failed: ${name}: ${message}`)
       })
-      // Probes and metrics come before the session plugin: they never read or create a session.
+      // Probes come before the session plugin: they never read or create a session. /metrics is
+      // not here: it has a listener of its own (serveMetrics), never the public one.
       .get('/healthz', () => 'ok')
       .get('/readyz', async ({ set }) => {
         try {
           await store.ping()
           return 'ready'
-        } catch {
+        } catch (error) {
           set.status = 503
-          return 'session store unavailable'
+          return `session store unavailable: ${describeFault(error)}`
         }
-      })
-      .get('/metrics', async ({ set }) => {
-        set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
-        return observed.render()
       })
       .use(
         session<CounterData>({

@@ -74,6 +74,18 @@ export const SETTINGS = {
   },
   logFormat: { env: 'LOG_FORMAT', flag: '--log-format', default: 'pretty', help: 'pretty | json' },
   logLevel: { env: 'LOG_LEVEL', flag: '--log-level', default: 'info', help: 'debug | info | warn | error' },
+  metricsPort: {
+    env: 'METRICS_PORT',
+    flag: '--metrics-port',
+    default: '',
+    help: 'serve Prometheus /metrics on this port, on its own listener (0 picks a free one); unset: /metrics is not served',
+  },
+  metricsHost: {
+    env: 'METRICS_HOST',
+    flag: '--metrics-host',
+    default: '127.0.0.1',
+    help: 'address of the /metrics listener',
+  },
   idleTimeout: {
     env: 'SESSION_IDLE_TIMEOUT',
     flag: '--session-idle-timeout',
@@ -133,6 +145,8 @@ export type Config = {
   flood: { threshold: number; windowSeconds: number; blockSeconds: number }
   logFormat: LogFormat
   logLevel: LogLevel
+  /** The separate /metrics listener; `port` undefined: none (the public listener never serves /metrics). */
+  metrics: { port: number | undefined; host: string }
   idleTimeout: number
   absoluteTimeout: number
   touchInterval: number
@@ -183,16 +197,20 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     throw new ConfigError(`SESSION_COOKIE_NAME ${JSON.stringify(raw.cookieName)} is not a valid cookie name`)
   }
   if (raw.db.trim() === '') throw new ConfigError('SESSION_DB must not be empty')
+  const secrets = raw.secret.split(',').map((s) => s.trim())
+  if (raw.secret.trim() !== '' && secrets.includes('')) {
+    throw new ConfigError('SESSION_SECRET holds an empty secret (between, before or after a comma): give comma-separated secrets of at least 32 characters')
+  }
   const port = integer('port', raw.port, 0, 65_535)
   const idleTimeout = integer('idleTimeout', raw.idleTimeout, 1)
   return {
     port,
-    host: raw.host,
+    host: nonEmpty('host', raw.host),
     store,
     db: raw.db,
     redisUrl: raw.redisUrl.trim(),
     redisPrefix: raw.redisPrefix,
-    secrets: raw.secret.split(',').map((s) => s.trim()).filter(Boolean),
+    secrets: secrets.filter(Boolean),
     cookieName: raw.cookieName,
     secure: secure === 'auto' || secure === 'force' ? secure : secure === 'true',
     trustProxy: integer('trustProxy', raw.trustProxy, 0, 16),
@@ -203,6 +221,10 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     },
     logFormat,
     logLevel,
+    metrics: {
+      port: raw.metricsPort.trim() === '' ? undefined : integer('metricsPort', raw.metricsPort, 0, 65_535),
+      host: nonEmpty('metricsHost', raw.metricsHost),
+    },
     idleTimeout,
     absoluteTimeout: integer('absoluteTimeout', raw.absoluteTimeout, 1),
     touchInterval: integer('touchInterval', raw.touchInterval, 0),
@@ -222,6 +244,11 @@ function integer(name: keyof typeof SETTINGS, text: string, min: number, max = 2
     throw new ConfigError(`${env} (${flag}) must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`)
   }
   return value
+}
+
+function nonEmpty(name: keyof typeof SETTINGS, text: string): string {
+  if (text.trim() === '') throw new ConfigError(`${SETTINGS[name].env} (${SETTINGS[name].flag}) must not be empty`)
+  return text.trim()
 }
 
 /** The text of `--help`: commands, then every setting with its variable, flag and default. */

@@ -2,7 +2,8 @@
  * @module main
  * The entry point of `session-counter`: reads the configuration, opens the store, serves, and on
  * SIGTERM or SIGINT stops accepting, finishes requests in flight, closes the store and exits 0.
- * Invalid configuration: one line on stderr and exit code 2.
+ * Invalid configuration, or a server that cannot start (database not writable, port in use, bad
+ * HOST): one line on stderr and exit code 2. No operator error ends in a stack trace.
  */
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -10,8 +11,8 @@ import { backupSqlite, parseAdminCommand, runAdminCommand } from './admin'
 import { createApp } from './app'
 import { ConfigError, helpText, parseConfig, type Config } from './config'
 import { createLogger, type Logger } from './log'
-import { createServerMetrics } from './observability'
-import { generateSecret, resolveSecrets } from './secrets'
+import { createServerMetrics, serveMetrics } from './observability'
+import { checkSecrets, generateSecret, resolveSecrets } from './secrets'
 import { memoryStore, redisStore, sqliteStore, type SessionStore } from 'elysia-server-session'
 
 let log: Logger = createLogger()
@@ -50,9 +51,26 @@ function withoutPassword(url: string): string {
   }
 }
 
+/** `http://host:port` for a client of a listener on `host` (a wildcard address means this machine). */
+function urlOf(host: string, port: number): string {
+  const client = host === '0.0.0.0' ? '127.0.0.1' : host === '::' || host === '[::]' ? '::1' : host
+  return `http://${client.includes(':') && !client.startsWith('[') ? `[${client}]` : client}:${port}`
+}
+
+/** Listens with `start`; an address in use or a bad host is a ConfigError naming `what` and the address. */
+function listening<T>(what: string, host: string, port: number, start: () => T): T {
+  try {
+    return start()
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException
+    const reason = code === 'EADDRINUSE' ? 'the port is in use' : code && !message.startsWith(code) ? `${code}: ${message}` : message
+    throw new ConfigError(`cannot listen for ${what} on ${urlOf(host, port)} (HOST/PORT): ${reason}`)
+  }
+}
+
 async function healthcheck(config: Config): Promise<number> {
   try {
-    const response = await fetch(`http://127.0.0.1:${config.port}/healthz`, { signal: AbortSignal.timeout(2000) })
+    const response = await fetch(`${urlOf(config.host, config.port)}/healthz`, { signal: AbortSignal.timeout(2000) })
     return response.ok ? 0 : 1
   } catch {
     return 1
@@ -65,19 +83,27 @@ async function admin(args: string[]): Promise<number> {
   const config = parseConfig(command.rest, process.env)
   if (config.store === 'sqlite' && !existsSync(config.db)) throw new ConfigError(`no session database at ${resolve(config.db)}`)
   if (config.store === 'memory') throw new ConfigError('the memory store lives inside the server: nothing to manage')
+  const failed = (error: unknown) => {
+    log.flush()
+    process.stderr.write(`session-counter: sessions ${command.command} failed: ${(error as Error).message}\n`)
+    return 1
+  }
   if (command.command === 'backup') {
     if (config.store !== 'sqlite') throw new ConfigError('sessions backup copies SQLite; back Redis up with its own RDB/AOF files')
-    console.log(backupSqlite(config.db, command.file))
-    return 0
+    try {
+      console.log(backupSqlite(config.db, command.file))
+      return 0
+    } catch (error) {
+      if (error instanceof ConfigError) throw error
+      return failed(error)
+    }
   }
   const store = openStore({ ...config, pruneInterval: 0 }, log)
   try {
     console.log(await runAdminCommand(command, store))
     return 0
   } catch (error) {
-    log.flush()
-    process.stderr.write(`session-counter: sessions ${command.command} failed: ${(error as Error).message}\n`)
-    return 1
+    return failed(error)
   } finally {
     await store.close()
   }
@@ -85,9 +111,10 @@ async function admin(args: string[]): Promise<number> {
 
 async function serve(config: Config) {
   log = createLogger({ format: config.logFormat, level: config.logLevel })
-  const secrets = resolveSecrets(config, log.warn)
+  checkSecrets(config) // before anything is written
   const metrics = createServerMetrics(async () => (await store.stats(Date.now())).live)
   const store = openStore(config, log, metrics.onPruned)
+  const secrets = resolveSecrets(config, log.warn) // a generated one is kept beside the database, now known usable
   const app = createApp({
     metrics,
     store,
@@ -102,10 +129,21 @@ async function serve(config: Config) {
     touchInterval: config.touchInterval,
     maxBytes: config.maxBytes,
     log: { warn: log.warn, error: log.error, debug: config.logLevel === 'debug' ? log.debug : undefined },
-  }).listen({ port: config.port, hostname: config.host })
+  })
+  const { host, port } = config
+  listening('requests', host, port, () => app.listen({ port, hostname: host }))
   const where =
     config.store === 'sqlite' ? `, database ${resolve(config.db)}` : config.store === 'redis' ? `, ${withoutPassword(config.redisUrl)}` : ''
   log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)
+  const metricsAt = config.metrics
+  const metricsListener =
+    metricsAt.port === undefined
+      ? undefined
+      : listening('/metrics', metricsAt.host, metricsAt.port, () => serveMetrics(metrics, { port: metricsAt.port!, hostname: metricsAt.host }))
+  if (metricsListener) {
+    metrics.watchStored()
+    log.info(`metrics on http://${metricsAt.host}:${metricsListener.port}/metrics`)
+  }
 
   let stopping = false
   const shutdown = async (signal: string) => {
@@ -113,7 +151,7 @@ async function serve(config: Config) {
     stopping = true
     log.info(`${signal}: finishing requests in flight`)
     try {
-      await app.stop()
+      await Promise.all([app.stop(), metricsListener?.stop()])
       await store.close()
       log.info('stopped')
       exit(0)
@@ -142,5 +180,8 @@ try {
   }
 } catch (error) {
   if (error instanceof ConfigError) fail(error.message)
-  throw error
+  // Anything else is still one line: the operator needs the reason, not our stack.
+  log.flush()
+  process.stderr.write(`session-counter: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
 }

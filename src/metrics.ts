@@ -65,19 +65,18 @@ export class Histogram {
   }
 }
 
-/** A gauge read when scraped (e.g. records stored). */
+/**
+ * A gauge holding the last value set: a scrape only reads it, so whatever measures the value
+ * (e.g. counting stored records) runs off the scrape path, at its own pace. NaN until first set.
+ */
 export class Gauge {
-  constructor(readonly name: string, readonly help: string, readonly read: () => Promise<number>) {}
-  async render(): Promise<string[]> {
-    let value = NaN
-    try {
-      value = await this.read()
-    } catch {}
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, `${this.name} ${value}`]
+  value = NaN
+  constructor(readonly name: string, readonly help: string) {}
+  render(): string[] {
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, `${this.name} ${this.value}`]
   }
 }
 
-export async function renderMetrics(metrics: (Counter | Histogram | Gauge)[]): Promise<string> {
-  const blocks = await Promise.all(metrics.map((metric) => metric.render()))
-  return blocks.flat().join('\n') + '\n'
+export function renderMetrics(metrics: (Counter | Histogram | Gauge)[]): string {
+  return metrics.flatMap((metric) => metric.render()).join('\n') + '\n'
 }

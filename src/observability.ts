@@ -1,7 +1,8 @@
 /**
  * @module observability
  * The server's metrics and request log: counters for requests and session events, a latency
- * histogram per store operation, and a gauge of records stored, served as Prometheus text.
+ * histogram per store operation, and a gauge of records stored, served as Prometheus text on a
+ * listener of its own (`serveMetrics`), never on the public one.
  */
 import { Elysia } from 'elysia'
 import type { SessionEvent, SessionStore } from 'elysia-server-session'
@@ -9,7 +10,13 @@ import { Counter, Gauge, Histogram, renderMetrics } from './metrics'
 
 export type ServerMetrics = ReturnType<typeof createServerMetrics>
 
-/** The registry of one server; `stored` reads the store's own count when scraped. */
+/** How often `watchStored` counts the records stored. */
+export const STORED_REFRESH_MS = 30_000
+
+/**
+ * The registry of one server. `stored` counts the records stored (the store's `stats`, which may
+ * scan): it runs only from `refreshStored`/`watchStored`, one count at a time, never in a scrape.
+ */
 export function createServerMetrics(stored: () => Promise<number>) {
   const requests = new Counter('http_requests_total', 'HTTP requests answered, by route and status')
   const events = new Counter('sessions_events_total', 'Session lifecycle events, by type (created, renewed, destroyed, expired, invalid, flood, csrf)')
@@ -20,7 +27,12 @@ export function createServerMetrics(stored: () => Promise<number>) {
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
   )
   const eventSeries: Partial<Record<SessionEvent['type'], { value: number }>> = {}
-  const records = new Gauge('sessions_stored', 'Session records stored and not expired', stored)
+  const records = new Gauge('sessions_stored', `Session records stored and not expired, counted every ${STORED_REFRESH_MS / 1000} s`)
+  let counting: Promise<void> | undefined
+  const refreshStored = () =>
+    (counting ??= stored()
+      .then((count) => void (records.value = count), () => void (records.value = NaN))
+      .finally(() => (counting = undefined)))
   return {
     requests,
     events,
@@ -28,8 +40,37 @@ export function createServerMetrics(stored: () => Promise<number>) {
     storeLatency,
     onEvent: (event: SessionEvent) => void (eventSeries[event.type] ??= events.series({ type: event.type })).value++,
     onPruned: (count: number) => pruned.inc({}, count),
+    /** Counts the records stored now (joins a count already running). */
+    refreshStored,
+    /** Counts now and then every `intervalMs` on an unref'd timer. @returns a function that stops it. */
+    watchStored(intervalMs = STORED_REFRESH_MS) {
+      void refreshStored()
+      const timer = setInterval(refreshStored, intervalMs)
+      timer.unref()
+      return () => clearInterval(timer)
+    },
     render: () => renderMetrics([requests, events, pruned, storeLatency, records]),
   }
+}
+
+/** The Prometheus text answer. */
+export const metricsResponse = (metrics: ServerMetrics) =>
+  new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } })
+
+/**
+ * The /metrics listener, apart from the public one (bind it to loopback or a private network):
+ * `GET /metrics`, everything else 404.
+ * @example
+ * const listener = serveMetrics(metrics, { port: 9100, hostname: '127.0.0.1' })
+ */
+export function serveMetrics(metrics: ServerMetrics, options: { port: number; hostname: string }) {
+  return Bun.serve({
+    ...options,
+    fetch: (request) =>
+      new URL(request.url).pathname === '/metrics' && (request.method === 'GET' || request.method === 'HEAD')
+        ? metricsResponse(metrics)
+        : new Response('Not Found\n', { status: 404 }),
+  })
 }
 
 const TIMED = ['get', 'create', 'update', 'increment', 'touch', 'rename', 'destroy', 'prune', 'ping'] as const

@@ -5,7 +5,7 @@
  * sessions survive restarts.
  */
 import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { ConfigError, type Config } from './config'
 import { MIN_SECRET_LENGTH } from 'elysia-server-session'
 
@@ -17,8 +17,11 @@ export function generateSecret(): string {
 const HOW_TO =
   'set SESSION_SECRET to one or more comma-separated secrets of at least 32 characters (make one with `session-counter secret generate`)'
 
-/** The secrets to sign with; `warn` is told when one was generated or loaded from a file. */
-export function resolveSecrets(config: Config, warn: (message: string) => void): string[] {
+/**
+ * Checks the configured secrets before anything is opened or written. @returns them, or
+ * `undefined` when one is to be generated (unset outside production, see `resolveSecrets`).
+ */
+export function checkSecrets(config: Config): string[] | undefined {
   if (config.secrets.length > 0) {
     const short = config.secrets.findIndex((secret) => secret.length < MIN_SECRET_LENGTH)
     if (short >= 0) {
@@ -30,11 +33,28 @@ export function resolveSecrets(config: Config, warn: (message: string) => void):
   if (config.store === 'redis') {
     throw new ConfigError(`SESSION_SECRET is required with SESSION_STORE=redis: all instances must share it; ${HOW_TO}`)
   }
+  return undefined
+}
+
+/** Folders a generated secret is never written into, whatever SESSION_DB says. */
+const NOT_FOR_SECRETS = /^\/(dev(\/.*)?)?$/
+
+/**
+ * The secrets to sign with; `warn` is told when one was generated or loaded from a file. Call it
+ * after the store opened: the file beside the database is written only once that path proved usable.
+ */
+export function resolveSecrets(config: Config, warn: (message: string) => void): string[] {
+  const configured = checkSecrets(config)
+  if (configured) return configured
   if (config.store === 'memory') {
     warn('SESSION_SECRET is unset: using a random secret for this process only (memory store)')
     return [generateSecret()]
   }
-  const file = join(dirname(config.db), 'session-secret')
+  const folder = dirname(resolve(config.db))
+  if (NOT_FOR_SECRETS.test(folder)) {
+    throw new ConfigError(`SESSION_SECRET is unset and SESSION_DB is in ${folder}, where no secret file is written: give the database a folder of its own, or ${HOW_TO}`)
+  }
+  const file = join(folder, 'session-secret')
   try {
     mkdirSync(dirname(file), { recursive: true })
     try {

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
-import { chmodSync, mkdirSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { sqliteStore, storeKey } from 'elysia-server-session'
@@ -45,8 +45,15 @@ describe('store faults', () => {
     const whileFull = await regular.request('/')
     expect([200, 503]).toContain(whileFull.status)
     const acknowledged = whileFull.status === 200 ? 4 : 3
+    // Reads still work on a full disk: readiness follows the writes.
+    const notReady = await fetch(server.base + '/readyz')
+    expect(notReady.status).toBe(503)
+    expect(await notReady.text()).toContain('SQLITE_FULL')
+    expect((await fetch(server.base + '/healthz')).status).toBe(200)
 
     expect(inNamespace(`rm '${mount}/filler'`)).toBe(0)
+    await Bun.sleep(1100) // the failed write's outcome ages out; the next check probes
+    expect((await fetch(server.base + '/readyz')).status).toBe(200)
     expect(await (await regular.request('/')).text()).toBe(`You visited this page ${acknowledged + 1} times`)
     expect(await (await fetch(server.base + '/')).text()).toBe('Welcome to this page for the first time!')
     server.proc.kill('SIGTERM')
@@ -75,7 +82,13 @@ describe('store faults', () => {
     expect(await response.text()).toBe('Session storage is busy; nothing was saved. Please retry shortly.\n')
     expect(elapsed).toBeLessThan(1000)
     expect(errors.some((e) => e.includes('SQLITE_BUSY'))).toBe(true)
+    const ready = handleWith(createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {} } }))
+    const locked = await ready('/readyz', {})
+    expect(locked.status).toBe(503)
+    expect(await locked.text()).toContain('SQLITE_BUSY')
     await holder.exited
+    await Bun.sleep(1100)
+    expect((await ready('/readyz', {})).status).toBe(200)
     expect(await (await c.request('/')).text()).toBe('You visited this page 2 times')
     await store.close()
   })
@@ -111,5 +124,50 @@ describe('store faults', () => {
     })
     expect(result.exitCode).toBe(2)
     expect(result.stderr.toString()).toStartWith(`session-counter: cannot open the session database ${db}:`)
+  })
+})
+
+describe('start-up refuses a database it cannot write', () => {
+  const asUser = ['setpriv', '--reuid=65532', '--regid=65532', '--clear-groups']
+  /** Runs the binary to its exit (a server that starts is killed after 5 s: the old behaviour). */
+  const runToExit = (command: string[], env: Record<string, string>) => {
+    const result = Bun.spawnSync(command, { env: { PORT: '0', ...env }, cwd: '/', stderr: 'pipe', timeout: 5000 })
+    return { code: result.exitCode, stderr: result.stderr.toString() }
+  }
+
+  test('a read-only file in a writable folder, as a non-root user: exit 2, one line naming the file; no secret written', async () => {
+    const folder = join(dir, 'read-only-file')
+    mkdirSync(folder)
+    chmodSync(dir, 0o755)
+    const db = join(folder, 'sessions.db')
+    await sqliteStore({ path: db, pruneIntervalMs: 0 }).close() // a ready database, schema and all
+    chownSync(folder, 65532, 65532)
+    chmodSync(db, 0o644) // owned by root: the user can read it, not write it
+    const { code, stderr } = runToExit([...asUser, binary], { SESSION_DB: db })
+    expect(code).toBe(2)
+    expect(stderr).toMatch(new RegExp(`^session-counter: cannot open the session database ${db}: .*readonly.*\n$`))
+    expect(existsSync(join(folder, 'session-secret'))).toBe(false)
+  })
+
+  test('a full disk, with the -wal and -shm of an earlier run left beside the file: exit 2, one line naming the file and the reason', async () => {
+    const mount = join(dir, 'full-at-start')
+    mkdirSync(mount)
+    const seeded = join(dir, 'seed.db')
+    await sqliteStore({ path: seeded, pruneIntervalMs: 0 }).close()
+    // A connection left open (as a crashed server leaves it) keeps the -wal and -shm files: copied
+    // with the database, opening needs no new space; only a write does.
+    const open = new Database(seeded)
+    open.query('SELECT count(*) FROM sessions').get()
+    const db = join(mount, 'sessions.db')
+    const copy = `cp '${seeded}' '${db}' && cp '${seeded}-wal' '${db}-wal' && cp '${seeded}-shm' '${db}-shm'`
+    const script = `mount -t tmpfs -o size=256k tmpfs '${mount}' && ${copy} && (dd if=/dev/zero of='${mount}/filler' bs=4k 2>/dev/null; true) && exec "$0"`
+    const { code, stderr } = runToExit(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, binary], {
+      SESSION_DB: db,
+      SESSION_SECRET: SECRET,
+      PATH: '/usr/bin:/bin',
+    })
+    open.close()
+    expect(code).toBe(2)
+    expect(stderr).toMatch(new RegExp(`^session-counter: cannot open the session database ${db}: .*SQLITE_FULL.*\n$`))
   })
 })

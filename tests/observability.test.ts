@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { createLogger } from '../src/log'
-import { createServerMetrics } from '../src/observability'
+import { createServerMetrics, serveMetrics } from '../src/observability'
 import { memoryStore, sqliteStore } from 'elysia-server-session'
 import { SECRET, client, handleWith, tempDir } from './helpers'
 
@@ -10,18 +10,23 @@ const dir = tempDir('observability-')
 const store = sqliteStore({ path: join(dir, 'metrics.db'), pruneIntervalMs: 0 })
 afterAll(() => store.close())
 const debugLines: string[] = []
-const app = createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {}, debug: (m) => debugLines.push(m) } })
+const metrics = createServerMetrics(async () => (await store.stats(Date.now())).live)
+const app = createApp({ store, metrics, secrets: [SECRET], log: { warn: () => {}, error: () => {}, debug: (m) => debugLines.push(m) } })
 const send = handleWith(app)
+const listener = serveMetrics(metrics, { port: 0, hostname: '127.0.0.1' })
+afterAll(() => listener.stop(true))
+const scrape = () => fetch(`http://127.0.0.1:${listener.port}/metrics`)
 
 describe('GET /metrics', () => {
-  test('Prometheus text with requests, session events, store latency and records stored', async () => {
+  test('Prometheus text with requests, session events, store latency and records stored, on its own listener', async () => {
     const c = client(send)
     await c.request('/')
     await c.request('/')
     await c.request('/logout', { method: 'POST' })
     await send('/nope', {})
     await Bun.sleep(10) // afterResponse hooks run after the reply is handed over
-    const response = await send('/metrics', {})
+    await metrics.refreshStored()
+    const response = await scrape()
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
     expect(response.headers.getSetCookie()).toEqual([])
@@ -36,7 +41,27 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/session_store_operation_seconds_count\{operation="increment"\} 1\n/)
     expect(text).toMatch(/session_store_operation_seconds_bucket\{operation="create",le="\+Inf"\} 1\n/)
     expect(text).toContain('sessions_stored 0')
+    expect((await fetch(`http://127.0.0.1:${listener.port}/`)).status).toBe(404)
     expect(debugLines.some((line) => /^GET \/ 200 \d+\.\dms$/.test(line))).toBe(true)
+  })
+
+  test('the public app does not serve /metrics', async () => {
+    expect((await send('/metrics', {})).status).toBe(404)
+    expect((await send('/metrics', { method: 'HEAD' })).status).toBe(404)
+  })
+
+  test('a scrape never counts the store: the gauge is refreshed off the scrape path, one count at a time', async () => {
+    let counts = 0
+    const counted = createServerMetrics(async () => (await Bun.sleep(20), ++counts * 100))
+    for (let i = 0; i < 5; i++) expect(counted.render()).toContain('sessions_stored NaN')
+    expect(counts).toBe(0)
+    await Promise.all([counted.refreshStored(), counted.refreshStored()])
+    expect(counts).toBe(1)
+    expect(counted.render()).toContain('sessions_stored 100')
+    const stop = counted.watchStored(30)
+    await Bun.sleep(100)
+    stop()
+    expect(counts).toBeGreaterThanOrEqual(3)
   })
 
   test('pruned records are counted', async () => {
@@ -47,7 +72,7 @@ describe('GET /metrics', () => {
       await pruning.create(`k${i}`, { data: {}, createdAt: now, lastSeenAt: now, expiresAt: now + 1, renewedAt: now }, 100)
     }
     await Bun.sleep(100)
-    expect(await metrics.render()).toContain('sessions_pruned_total 3')
+    expect(metrics.render()).toContain('sessions_pruned_total 3')
     await pruning.close()
   })
 })

@@ -1,12 +1,13 @@
 /**
  * @module manager
  * Loads a request's session from its cookie and commits it before the response is built. Every
- * store fault becomes a `SessionStoreError` (503, logged once here), so nothing is reported as
- * saved that was not.
+ * store fault becomes a `SessionStoreError` (503, reported here by its code, repeats summarised:
+ * see faults.ts), so nothing is reported as saved that was not.
  */
 import { createAuditor, type ClientInfo } from './audit'
 import { csrfTokenFor } from './csrf'
 import { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
+import { createFaultReporter } from './faults'
 import { generateId, isWellFormedId, storeKey } from './ids'
 import type { ResolvedSessionOptions } from './options'
 import { Session, stateOf, type SessionEngine, type SessionState } from './session'
@@ -41,16 +42,15 @@ const isOwnError = (error: unknown) => error instanceof SessionTooLargeError || 
 export function createSessionManager(options: ResolvedSessionOptions): SessionManager {
   const { store, secrets, now, idleMs, absoluteMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, validate } = options
   const audit = createAuditor(options)
+  const faults = createFaultReporter({ logger })
 
-  /** Runs a store call; a system fault is logged and becomes a 503. */
+  /** Runs a store call; a system fault is reported and becomes a 503. */
   const guarded = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
     try {
       return await call()
     } catch (error) {
       if (isOwnError(error)) throw error
-      const code = (error as { code?: unknown } | undefined)?.code
-      const reason = error instanceof Error ? `${error.name}${code ? ` ${code}` : ''}: ${error.message}` : String(error)
-      logger.error(`session store ${operation} failed: ${reason}`)
+      faults.report(operation, error)
       throw new SessionStoreError(`session store ${operation} failed`, { cause: error })
     }
   }

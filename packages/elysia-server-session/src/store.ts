@@ -126,10 +126,18 @@ export interface SessionStore {
   /** Deletes up to `limit` records expired at `now`. @returns how many it deleted. */
   prune(now: number, limit: number): Promise<number>
 
-  /** Counts for operators (`sessions stats`, the `sessions_stored` metric). May scan: not for the request path. */
+  /**
+   * Counts for operators (`sessions stats`, the `sessions_stored` metric). May scan: never on the
+   * request path, and a gauge refreshes from it on a timer rather than per scrape. A scan that
+   * would hold the event loop runs off it (the SQLite store counts on its worker thread).
+   */
   stats(now: number): Promise<StoreStats>
 
-  /** Resolves when the engine answers; throws when it does not (readiness checks). */
+  /**
+   * Resolves when the engine answers and can write; throws when it cannot (readiness checks), with
+   * the engine's error (its `code`, e.g. SQLITE_FULL, WRONGPASS). Cheap enough for every probe:
+   * engines judge writes by recent outcomes or a bounded probe, never a scan.
+   */
   ping(): Promise<void>
 
   /** Stops timers and releases the engine. Pending writes finish first. */

@@ -28,6 +28,8 @@ export type BatchHooks = {
   begin?: () => void
   /** Runs when a grouped transaction rolled back: nothing it wrote stands. */
   rolledBack?: () => void
+  /** Told how each writing transaction ended: committed (no error) or the engine fault that rolled it back. */
+  written?: (error?: unknown) => void
 }
 
 export function createWriteBatcher(db: Database, hooks: BatchHooks = {}): WriteBatcher {
@@ -57,9 +59,11 @@ export function createWriteBatcher(db: Database, hooks: BatchHooks = {}): WriteB
       else runBatch.deferred(batch, outcomes)
     } catch (error) {
       hooks.rolledBack?.()
+      if (writing) hooks.written?.(error)
       for (const op of batch) op.reject(error)
       return
     }
+    if (writing) hooks.written?.()
     batch.forEach((op, i) => {
       const outcome = outcomes[i]!
       if (outcome.status === 'fulfilled') op.resolve(outcome.value)

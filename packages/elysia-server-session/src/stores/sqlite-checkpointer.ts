@@ -2,7 +2,9 @@
  * @module sqlite-checkpointer
  * WAL checkpoints on a worker thread with its own connection, off the event loop. A checkpoint
  * copies pages into the database file and fsyncs it: tens of milliseconds that would otherwise
- * stall every request of the process whose commit crossed SQLite's threshold.
+ * stall every request of the process whose commit crossed SQLite's threshold. The same worker
+ * runs full-table reads (`stats` counts) for the same reason: a COUNT over a million rows is
+ * 150-200 ms that the event loop would otherwise spend blocked.
  *
  * The worker's source is inline (a Blob URL) so that programs bundling this store with
  * `bun build --compile` need no extra entry point.
@@ -21,6 +23,14 @@ const checkpointAndTell = () => {
   postMessage('checkpointed')
 }
 self.onmessage = ({ data }) => {
+  if (data.query !== undefined) {
+    try {
+      postMessage({ answer: data.id, row: db.query(data.query).get(...data.params) })
+    } catch (error) {
+      postMessage({ answer: data.id, error: { message: String(error && error.message), code: error && error.code } })
+    }
+    return
+  }
   if (data === 'stop') {
     clearInterval(timer)
     checkpoint()
@@ -35,7 +45,11 @@ self.onmessage = ({ data }) => {
 }
 `
 
-export type Checkpointer = { stop(): Promise<void> }
+export type Checkpointer = {
+  /** The first row of the read-only `sql`, run by the worker's connection. */
+  queryRow<Row>(sql: string, params: readonly (string | number)[]): Promise<Row>
+  stop(): Promise<void>
+}
 
 /**
  * Moves WAL checkpoints of the database at `path` to a worker. The writer keeps SQLite's inline
@@ -62,22 +76,40 @@ export function startCheckpointer(
   // The worker copies the bulk while the writer keeps appending, so the log never ends fully
   // copied and SQLite never restarts it. After each round the writer copies the short tail
   // itself, between batches: then the next commit restarts the log from its beginning.
-  worker.onmessage = () => {
-    try {
-      db.run('PRAGMA wal_checkpoint(PASSIVE)')
-    } catch {}
+  const answers = new Map<number, { resolve: (row: any) => void; reject: (error: unknown) => void }>()
+  let asked = 0
+  let stopped: (() => void) | undefined
+  worker.onmessage = ({ data }) => {
+    if (data === 'stopped') return stopped?.()
+    if (data === 'checkpointed') {
+      try {
+        db.run('PRAGMA wal_checkpoint(PASSIVE)')
+      } catch {}
+      return
+    }
+    const answer = answers.get(data.answer)
+    answers.delete(data.answer)
+    if (data.error) answer?.reject(Object.assign(new Error(data.error.message), { code: data.error.code }))
+    else answer?.resolve(data.row)
   }
   worker.postMessage({ path, intervalMs })
   return {
+    queryRow: (query, params) =>
+      new Promise((resolve, reject) => {
+        if (stopped) return reject(new Error('session store is closed'))
+        answers.set(++asked, { resolve, reject })
+        worker.postMessage({ query, params, id: asked })
+      }),
     stop: () =>
       new Promise<void>((resolve) => {
-        const done = () => {
+        const timeout = setTimeout(() => stopped!(), 2000)
+        stopped = () => {
           clearTimeout(timeout)
           worker.terminate()
+          for (const { reject } of answers.values()) reject(new Error('session store is closed'))
+          answers.clear()
           resolve()
         }
-        const timeout = setTimeout(done, 2000)
-        worker.onmessage = done
         worker.postMessage('stop')
       }),
   }

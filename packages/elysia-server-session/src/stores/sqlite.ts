@@ -12,6 +12,7 @@ import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData
 import { createWriteBatcher } from './sqlite-batch'
 import { createRowCache } from './sqlite-cache'
 import { startCheckpointer } from './sqlite-checkpointer'
+import { createWriteHealth } from './sqlite-health'
 import { migrate } from './sqlite-schema'
 
 export type SqliteStoreOptions = {
@@ -71,10 +72,18 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
   db.run('PRAGMA journal_mode = WAL')
   db.run(`PRAGMA synchronous = ${synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`)
   migrate(db)
+  const health = createWriteHealth(db, { busyTimeoutMs: Math.max(0, Math.floor(busyTimeoutMs)) })
+  try {
+    health.probe() // a file that opens but cannot be written (read-only, full disk) fails here, not on each request
+  } catch (error) {
+    db.close(false)
+    const { code, message } = error as { code?: string; message: string }
+    throw Object.assign(new Error(`a test write failed: ${message}${code ? ` (${code})` : ''}`), { code, cause: error })
+  }
   const checkpointer =
     path !== ':memory:' && checkpointIntervalMs > 0 ? startCheckpointer(db, path, checkpointIntervalMs, warn) : undefined
   const cache = createRowCache<Row>(db, cacheSize)
-  const batch = createWriteBatcher(db, { begin: cache.checkInTransaction, rolledBack: cache.clear })
+  const batch = createWriteBatcher(db, { begin: cache.checkInTransaction, rolledBack: cache.clear, written: health.written })
   const { write, read: inReadBatch } = batch
   let closed = false
 
@@ -109,9 +118,12 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     'DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1 LIMIT ?2)'
   )
   const userVersion = db.prepare('PRAGMA user_version')
-  const countByExpiry = db.prepare<{ live: number; expired: number }, [number]>(
+  const COUNT_BY_EXPIRY =
     'SELECT count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL) AS live, count(*) FILTER (WHERE expires_at <= ?1) AS expired FROM sessions'
-  )
+  type Counts = { live: number; expired: number }
+  // A full scan: on the checkpoint worker's connection when there is one, off the event loop.
+  const countByExpiry = (at: number): Promise<Counts> =>
+    checkpointer ? checkpointer.queryRow<Counts>(COUNT_BY_EXPIRY, [at]) : Promise.resolve(db.query<Counts, [number]>(COUNT_BY_EXPIRY).get(at)!)
 
   /** The row at `key`, from the cache or the table (then cached, unless it is a pointer). */
   const rowAt = (key: string): Row | undefined => {
@@ -275,13 +287,14 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     },
     async stats(at) {
       if (closed) throw new Error('session store is closed')
-      const { live, expired } = countByExpiry.get(at)!
+      const { live, expired } = await countByExpiry(at)
       const bytes = path === ':memory:' ? 0 : Bun.file(path).size + Bun.file(`${path}-wal`).size
       return { live, expired, bytes }
     },
     async ping() {
       if (closed) throw new Error('session store is closed')
       userVersion.get()
+      health.check() // readiness means writes work: a full disk or a held lock is not ready
     },
     async close() {
       if (closed) return
