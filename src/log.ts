@@ -1,7 +1,9 @@
 /**
  * @module log
  * One line per event: `pretty` (timestamp, level, message) for people, `json` for collectors.
- * Levels filter below the configured one. Never given a session ID.
+ * Levels filter below the configured one. Never given a session ID. Values can come from
+ * requests (a forwarded address, a path), so `pretty` quotes any field value that is not a plain
+ * token and escapes control characters in messages: a value never forges a field or a line.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export type LogFormat = 'pretty' | 'json'
@@ -43,6 +45,14 @@ function stderrLines() {
   return { write, flush }
 }
 
+/** Characters a pretty field value may hold unquoted: addresses, paths, numbers, names. */
+const PLAIN = /^[\w.:/@%+,-]+$/
+/** Control characters (C0, DEL, C1, line and paragraph separators), shown escaped. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
+const escapeControl = (text: string) => text.replace(CONTROL, (c) => JSON.stringify(c).slice(1, -1))
+const prettyValue = (value: unknown) =>
+  typeof value === 'string' && PLAIN.test(value) ? value : JSON.stringify(value) ?? String(value)
+
 /**
  * @example
  * const log = createLogger({ format: 'json', level: 'info' })
@@ -60,8 +70,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       if (format === 'json') return out.write(JSON.stringify({ time, level: lineLevel, msg: message, ...fields }), urgent)
       const extra = Object.entries(fields)
         .filter(([, value]) => value !== undefined)
-        .map(([key, value]) => ` ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
-      out.write(`${time} ${lineLevel} ${message}${extra.join('')}`, urgent)
+        .map(([key, value]) => ` ${key}=${prettyValue(value)}`)
+      out.write(`${time} ${lineLevel} ${escapeControl(message)}${extra.join('')}`, urgent)
     }
   }
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error'), flush: out.flush }

@@ -112,4 +112,17 @@ describe('logs', () => {
     log.warn('session flood', { address: '192.0.2.1' })
     expect(lines).toEqual(['1970-01-01T00:00:00.000Z debug request path=/', '1970-01-01T00:00:00.000Z warn session flood address=192.0.2.1'])
   })
+
+  test('pretty lines escape request values: a value never forges a field or a line', () => {
+    const lines: string[] = []
+    const log = createLogger({ format: 'pretty', level: 'info', write: (l) => lines.push(l), now: () => new Date(0) })
+    log.info('session created', { address: '1.1.1.1 level=error msg=HACKED', session: 'abc', v6: '2001:db8::1' })
+    log.info('session created', { address: 'a"b\nc', count: 3 })
+    log.warn('GET /x\n1970-01-01T00:00:00.000Z error forged failed')
+    expect(lines).toEqual([
+      '1970-01-01T00:00:00.000Z info session created address="1.1.1.1 level=error msg=HACKED" session=abc v6=2001:db8::1',
+      '1970-01-01T00:00:00.000Z info session created address="a\\"b\\nc" count=3',
+      '1970-01-01T00:00:00.000Z warn GET /x\\n1970-01-01T00:00:00.000Z error forged failed',
+    ])
+  })
 })
