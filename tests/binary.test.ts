@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildBinary, client, idOf, startServer, tempDir, SECRET } from './helpers'
+import { buildBinary, client, freePort, idOf, startServer, tempDir, waitForOk, SECRET } from './helpers'
 
 const dir = tempDir('binary-test-')
 let binary = ''
@@ -104,15 +104,103 @@ describe('the compiled binary', () => {
       [{ NODE_ENV: 'production' }, [], /SESSION_SECRET is required when NODE_ENV=production: set SESSION_SECRET/],
       [{ NODE_ENV: 'production', SESSION_SECRET: 'short' }, [], /shorter than 32 characters/],
       [{ SESSION_SECRET: SECRET, SESSION_DB: '/proc/version/sessions.db' }, [], /cannot open the session database \/proc\/version\/sessions\.db/],
+      [{ SESSION_SECRET: ' , ,' }, [], /^session-counter: SESSION_SECRET holds an empty secret/],
+      [{ SESSION_SECRET: `${SECRET},` }, [], /^session-counter: SESSION_SECRET holds an empty secret/],
+      [{ SESSION_SECRET: SECRET, HOST: 'no such host' }, [], /^session-counter: cannot listen for requests on http:\/\/no such host:0 \(HOST\/PORT\): /],
+      [{ SESSION_SECRET: SECRET, HOST: '' }, [], /^session-counter: HOST \(--host\) must not be empty/],
+      [{ SESSION_SECRET: SECRET, METRICS_PORT: 'x' }, [], /^session-counter: METRICS_PORT \(--metrics-port\) must be a whole number/],
     ]
     for (const [env, args, message] of cases) {
-      const result = Bun.spawnSync([binary, ...args], { env: { PORT: '0', ...env }, cwd: dir, stderr: 'pipe' })
+      const result = Bun.spawnSync([binary, ...args], { env: { PORT: '0', SESSION_DB: join(dir, 'data', 'sessions.db'), ...env }, cwd: dir, stderr: 'pipe', timeout: 5000 })
       const stderr = result.stderr.toString()
       expect(result.exitCode).toBe(2)
       expect(stderr).toMatch(message)
       expect(stderr.trim().split('\n')).toHaveLength(1)
     }
-    expect(existsSync(join(dir, 'data'))).toBe(false)
+    expect(existsSync(join(dir, 'data', 'session-secret'))).toBe(false)
+  })
+
+  test('a port in use: exit 2 with one line naming the address, no stack trace', async () => {
+    const taken = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('taken') })
+    try {
+      const result = Bun.spawnSync([binary], {
+        env: { PORT: String(taken.port), HOST: '127.0.0.1', SESSION_SECRET: SECRET, SESSION_DB: join(dir, 'in-use', 'sessions.db') },
+        cwd: dir,
+        stderr: 'pipe',
+        timeout: 5000,
+      })
+      expect(result.exitCode).toBe(2)
+      expect(result.stderr.toString()).toBe(`session-counter: cannot listen for requests on http://127.0.0.1:${taken.port} (HOST/PORT): the port is in use\n`)
+    } finally {
+      taken.stop(true)
+    }
+  })
+
+  test('/metrics: not on the public listener; on METRICS_PORT, bound to loopback by default', async () => {
+    const cwd = join(dir, 'metrics')
+    mkdirSync(cwd)
+    const first = await start(cwd, { SESSION_SECRET: SECRET })
+    await visit(first.base).request('/')
+    expect((await fetch(first.base + '/metrics')).status).toBe(404)
+    first.proc.kill('SIGTERM')
+    expect(await first.proc.exited).toBe(0)
+
+    const metricsPort = await freePort()
+    const { proc, base } = await start(cwd, { SESSION_SECRET: SECRET, METRICS_PORT: String(metricsPort) })
+    const scrape = async () => {
+      const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+      expect(response.status).toBe(200)
+      return response.text()
+    }
+    // Counted once at start (off the event loop), then every 30 s: the session stored before this run.
+    let text = await scrape()
+    for (let i = 0; i < 100 && text.includes('sessions_stored NaN'); i++) text = (await Bun.sleep(20), await scrape())
+    expect(text).toMatch(/\nsessions_stored 1\n/)
+    await visit(base).request('/')
+    expect((await fetch(base + '/metrics')).status).toBe(404)
+    await Bun.sleep(10) // requests are counted after their reply
+    expect(await scrape()).toContain('http_requests_total{route="/",status="200"} 1')
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/`)).status).toBe(404)
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
+    const log = await new Response(proc.stderr).text()
+    expect(log).toContain(`metrics on http://127.0.0.1:${metricsPort}/metrics`)
+  }, 30_000)
+
+  test('healthcheck asks the server where HOST says (an IPv4 loopback address other than 127.0.0.1, and ::1)', async () => {
+    for (const host of ['127.0.0.2', '::1']) {
+      const port = await freePort()
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+      const proc = Bun.spawn([binary], {
+        cwd: dir,
+        env: { PORT: String(port), HOST: host, SESSION_SECRET: SECRET, SESSION_DB: join(dir, 'health', 'sessions.db') },
+        stderr: 'pipe',
+      })
+      try {
+        await waitForOk(`${url}/healthz`)
+        const check = Bun.spawnSync([binary, 'healthcheck'], { env: { PORT: String(port), HOST: host } })
+        expect(check.exitCode).toBe(0)
+      } finally {
+        proc.kill('SIGTERM')
+        await proc.exited
+      }
+    }
+  }, 30_000)
+
+  test('no generated secret is ever written into /dev or /', () => {
+    // A private mount namespace puts an empty folder over /dev: the refusal, not the device tree, is tested.
+    const fake = join(dir, 'fake-dev')
+    mkdirSync(fake)
+    const script = `mount --bind '${fake}' /dev && exec "$0"`
+    const result = Bun.spawnSync(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, binary], {
+      env: { PORT: '0', SESSION_DB: '/dev/sessions.db', PATH: '/usr/bin:/bin' },
+      cwd: dir,
+      stderr: 'pipe',
+      timeout: 5000,
+    })
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr.toString()).toMatch(/^session-counter: SESSION_SECRET is unset and SESSION_DB is in \/dev, where no secret file is written: .*\n$/)
+    expect(existsSync(join(fake, 'session-secret'))).toBe(false)
   })
 
   test('--help lists the settings; secret generate prints a usable secret', () => {
