@@ -49,6 +49,8 @@ export function backupSqlite(database: string, file: string): string {
   const db = new Database(database, { readonly: true })
   try {
     db.run('VACUUM INTO ?', [file])
+  } catch (error) {
+    throw new Error(`cannot write ${resolve(file)}: ${(error as Error).message}`, { cause: error })
   } finally {
     db.close()
   }

@@ -81,6 +81,11 @@ describe('sessions commands on SQLite', () => {
       expect(result.code).toBe(2)
       expect(result.err).toStartWith('session-counter: ')
     }
+    for (const target of [join(dir, 'no-such-folder', 'copy.db'), '/proc/copy.db']) {
+      const unwritable = run(['sessions', 'backup', target, ...flags])
+      expect(unwritable.code).toBe(1)
+      expect(unwritable.err).toMatch(/^session-counter: sessions backup failed: cannot write .*copy\.db: [^\n]+$/)
+    }
     const missing = run(['sessions', 'stats', '--session-db', join(dir, 'nope.db')])
     expect(missing.code).toBe(2)
     expect(missing.err).toBe(`session-counter: no session database at ${join(dir, 'nope.db')}`)
