@@ -25,6 +25,7 @@ import { RedisClient } from 'bun'
 import { SessionTooLargeError, SessionValueError } from '../errors'
 import type { SessionData, SessionRecord, SessionStore, SessionSummary } from '../store'
 import { damagedRecordReporter, decodeData, encodeData } from './records'
+import { handshakeRefusal } from './redis-auth'
 import * as scripts from './redis-scripts'
 
 export type RedisStoreOptions = {
@@ -94,12 +95,16 @@ export function redisStore(options: RedisStoreOptions = {}): SessionStore {
         if (down) warn('session store: Redis connection restored')
         down = false
       },
-      (error) => {
+      async (error) => {
+        // Bun says "Connection closed" for a refused handshake too: ask the server for its reason.
+        const refusal = (error as { code?: string }).code === 'ERR_REDIS_CONNECTION_CLOSED' && !options.client
+          ? await handshakeRefusal(url, commandTimeoutMs)
+          : undefined
         failedAt = performance.now()
-        lastError = error
-        if (!down) warn(`session store: cannot reach Redis: ${(error as Error).message}`)
+        lastError = refusal ? Object.assign(new Error(`Redis refused the connection: ${refusal.message}`), { code: refusal.code }) : error
+        if (!down) warn(refusal ? `session store: Redis refused the credentials: ${refusal.message}` : `session store: cannot reach Redis: ${(error as Error).message}`)
         down = true
-        throw error
+        throw lastError
       }
     ).finally(() => (connecting = undefined))
     await connecting
