@@ -708,6 +708,10 @@ try {
   }
   const floor = await run(['taskset', '-c', CFG.serverCpu, process.execPath, join(BENCH, 'sqlite-floor.ts')], { cwd: ROOT })
   if (floor.code !== 0) notes.push(`bun:sqlite floor not measured: ${floor.stderr.slice(-300)}`)
+  // One /metrics scrape's cost with 1,000,000 sessions stored (bench/metrics-scrape.ts): its JSON line and verdict.
+  process.env.BENCH_SERVER_CPU ??= CFG.serverCpu // the script pins its server like ours, the client stays free
+  const scrape = await run([process.execPath, join(BENCH, 'metrics-scrape.ts')], { cwd: ROOT })
+  notes.push(`metrics scrape (bun bench/metrics-scrape.ts): ${scrape.stdout.trim().split('\n').join(' ') || `not measured: ${scrape.stderr.slice(-300)}`}`)
 
   const results: Results = {
     date: new Date().toISOString(),
