@@ -36,6 +36,12 @@ describe('configuration', () => {
     expect(parseConfig([], { SESSION_FLOOD_THRESHOLD: '0' }).flood.threshold).toBe(0)
   })
 
+  test('the /metrics listener: off by default, on METRICS_PORT, loopback unless METRICS_HOST says otherwise', () => {
+    expect(parseConfig([], {}).metrics).toEqual({ port: undefined, host: '127.0.0.1' })
+    expect(parseConfig([], { METRICS_PORT: '9100' }).metrics).toEqual({ port: 9100, host: '127.0.0.1' })
+    expect(parseConfig(['--metrics-port=0', '--metrics-host', '10.0.0.5'], { METRICS_PORT: '9100' }).metrics).toEqual({ port: 0, host: '10.0.0.5' })
+  })
+
   test('every setting is in --help with its variable and default', () => {
     const help = helpText()
     for (const setting of Object.values(SETTINGS)) {
@@ -63,6 +69,11 @@ describe('configuration', () => {
     ['a zero flood window', [], { SESSION_FLOOD_WINDOW: '0' }, /SESSION_FLOOD_WINDOW/],
     ['a cache size that is not a number', [], { SESSION_DB_CACHE_ROWS: 'many' }, /SESSION_DB_CACHE_ROWS \(--session-db-cache-rows\) must be a whole number/],
     ['a negative cache size', ['--session-db-cache-rows', '-5'], {}, /SESSION_DB_CACHE_ROWS/],
+    ['a metrics port out of range', [], { METRICS_PORT: '65536' }, /METRICS_PORT \(--metrics-port\) must be a whole number from 0 to 65535/],
+    ['an empty metrics host', ['--metrics-host='], {}, /METRICS_HOST \(--metrics-host\) must not be empty/],
+    ['an empty HOST', [], { HOST: ' ' }, /HOST \(--host\) must not be empty/],
+    ['secrets that are only commas and spaces', [], { SESSION_SECRET: ' , ,' }, /SESSION_SECRET holds an empty secret/],
+    ['a secret list with an empty entry', [], { SESSION_SECRET: `${'a'.repeat(32)},,${'b'.repeat(32)}` }, /SESSION_SECRET holds an empty secret/],
   ]
   for (const [what, args, env, message] of bad) {
     test(`${what} is a ConfigError with a clear message`, () => {
