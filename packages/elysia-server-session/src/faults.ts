@@ -21,11 +21,11 @@ export function faultCode(error: unknown): string {
   return error instanceof Error ? error.name : typeof error
 }
 
-/** `CODE: message`, one line. */
+/** `CODE: message` (the message alone when it names its code), one line. */
 export function describeFault(error: unknown): string {
   const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim()
   const code = faultCode(error)
-  return message.startsWith(code) ? message : `${code}: ${message}`
+  return message.includes(code) ? message : `${code}: ${message}`
 }
 
 export type FaultReporter = {
