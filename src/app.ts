@@ -31,7 +31,7 @@ export function createApp({ store, log = console, metrics, ...sessionOptions }: 
       .use(requestObserver(observed, log.debug?.bind(log)))
       .onError(({ code, error, request }) => {
         // Store faults are reported by the session layer (by code, repeats summarised); answers
-        // below 500 (a flood's 429) are no server error.
+        // below 500 are the client's, no server error.
         if (code === 'NOT_FOUND' || error instanceof SessionStoreError) return
         if (typeof (error as { status?: unknown }).status === 'number' && (error as { status: number }).status < 500) return
         const name = code === 'UNKNOWN' && error instanceof Error ? error.name : String(code)
