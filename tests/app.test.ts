@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
+import { createServerMetrics } from '../src/observability'
 import { sqliteStore } from 'elysia-server-session'
 import { SECRET, client, handleWith, tempDir } from './helpers'
 
@@ -138,7 +139,8 @@ test('a returning visitor\'s page is private to it (Cache-Control), the first on
 test('with the defaults a flood from one address is counted and logged once, and everyone is served', async () => {
   const store = sqliteStore({ path: join(dir, 'flood.db'), pruneIntervalMs: 0 })
   const warnings: string[] = []
-  const app = createApp({ store, secrets: [SECRET], log: { warn: (m) => warnings.push(m), error: () => {} } }).listen({ port: 0, hostname: '127.0.0.1' })
+  const metrics = createServerMetrics(async () => 0)
+  const app = createApp({ store, metrics, secrets: [SECRET], log: { warn: (m) => warnings.push(m), error: () => {} } }).listen({ port: 0, hostname: '127.0.0.1' })
   const base = `http://127.0.0.1:${app.server!.port}`
   const statuses = new Set<number>()
   for (let i = 0; i < 650; i++) {
@@ -148,7 +150,7 @@ test('with the defaults a flood from one address is counted and logged once, and
   }
   expect([...statuses]).toEqual([200])
   expect(warnings.filter((w) => w.includes('flood'))).toHaveLength(1)
-  expect(await (await fetch(base + '/metrics')).text()).toContain('sessions_events_total{type="flood"} 1')
+  expect(metrics.render()).toContain('sessions_events_total{type="flood"} 1') // /metrics has a listener of its own
   await app.stop()
   await store.close()
 })
