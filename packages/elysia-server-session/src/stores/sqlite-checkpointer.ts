@@ -25,6 +25,7 @@ const checkpointAndTell = () => {
 self.onmessage = ({ data }) => {
   if (data.query !== undefined) {
     try {
+      if (!db) throw new Error('the checkpoint worker has no connection')
       postMessage({ answer: data.id, row: db.query(data.query).get(...data.params) })
     } catch (error) {
       postMessage({ answer: data.id, error: { message: String(error && error.message), code: error && error.code } })
@@ -44,6 +45,9 @@ self.onmessage = ({ data }) => {
   timer = setInterval(checkpointAndTell, data.intervalMs)
 }
 `
+
+/** How long a full-table read on the worker may take before its caller is told it failed. */
+const QUERY_TIMEOUT_MS = 60_000
 
 export type Checkpointer = {
   /** The first row of the read-only `sql`, run by the worker's connection. */
@@ -97,8 +101,13 @@ export function startCheckpointer(
     queryRow: (query, params) =>
       new Promise((resolve, reject) => {
         if (stopped) return reject(new Error('session store is closed'))
-        answers.set(++asked, { resolve, reject })
-        worker.postMessage({ query, params, id: asked })
+        const id = ++asked
+        // A worker that died never answers: the caller gets an error, not a promise that never settles.
+        const timer = setTimeout(() => answers.delete(id) && reject(new Error(`the checkpoint worker did not answer within ${QUERY_TIMEOUT_MS} ms`)), QUERY_TIMEOUT_MS)
+        timer.unref()
+        const settled = (settle: (value: any) => void) => (value: unknown) => (clearTimeout(timer), settle(value))
+        answers.set(id, { resolve: settled(resolve), reject: settled(reject) })
+        worker.postMessage({ query, params, id })
       }),
     stop: () =>
       new Promise<void>((resolve) => {
