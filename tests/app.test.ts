@@ -3,7 +3,8 @@ import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { createServerMetrics } from '../src/observability'
-import { sqliteStore } from 'elysia-server-session'
+import { redisStore, sqliteStore } from 'elysia-server-session'
+import { redisReady, startOwnRedis } from '../packages/elysia-server-session/tests/redis-helpers'
 import { SECRET, client, handleWith, tempDir } from './helpers'
 
 const dir = tempDir('app-test-')
@@ -175,4 +176,19 @@ test('a restart on the same file keeps the counts', async () => {
   app = createApp({ store, secrets: [SECRET] })
   expect(await (await c.request('/')).text()).toBe('You visited this page 3 times')
   await store.close()
+})
+
+const ownRedis = await redisReady('readyz on a Redis with a password', true, false)
+test.skipIf(!ownRedis)('/readyz names a Redis that refuses the credentials (WRONGPASS), not an unreachable one', async () => {
+  const redis = await startOwnRedis({ password: 'the-right-password' })
+  try {
+    const store = redisStore({ url: `redis://default:wrong@127.0.0.1:${redis.port}`, prefix: 'readyz:', warn: () => {} })
+    const app = createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {} } })
+    const response = await app.handle(new Request('http://localhost/readyz'))
+    expect(response.status).toBe(503)
+    expect(await response.text()).toStartWith('session store unavailable: Redis refused the connection: WRONGPASS ')
+    await store.close()
+  } finally {
+    await redis.stop()
+  }
 })
