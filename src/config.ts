@@ -261,7 +261,7 @@ export function helpText(): string {
     '',
     'Usage:',
     '  session-counter [flags]          start the server',
-    '  session-counter healthcheck      exit 0 when the server on PORT answers /healthz, else 1',
+    '  session-counter healthcheck      exit 0 when the server on HOST:PORT answers /healthz, else 1',
     '  session-counter secret generate  print a new random secret for SESSION_SECRET',
     ...ADMIN_USAGE.map((line) => `  ${line}`),
     '  session-counter --help           this text',
