@@ -61,6 +61,37 @@ describe('store faults', () => {
     expect(await new Response(server.proc.stderr).text()).toContain('SQLITE_FULL')
   }, 60_000)
 
+  test('writes refused by the file system: /readyz 503 with the code, 200 and counting again once writable', async () => {
+    // A read-only remount is refused while the database is open for writing (EBUSY); the immutable
+    // flag refuses writes on the open files the same way (EPERM), and can be lifted again.
+    const folder = join(dir, 'immutable')
+    mkdirSync(folder)
+    const db = join(folder, 'sessions.db')
+    const server = await startServer([binary], { cwd: dir, env: { SESSION_DB: db, SESSION_SECRET: SECRET } })
+    const chattr = (flag: string) => Bun.spawnSync(['chattr', flag, db, `${db}-wal`], { stderr: 'pipe' })
+    const c = client((path, init) => fetch(server.base + path, init))
+    try {
+      await c.request('/')
+      const refused = chattr('+i')
+      if (refused.exitCode !== 0) throw new Error(`chattr +i failed (this test needs ext4 or similar under ${dir}): ${refused.stderr}`)
+      expect((await c.request('/')).status).toBe(503)
+      const notReady = await fetch(server.base + '/readyz')
+      expect(notReady.status).toBe(503)
+      expect(await notReady.text()).toContain('SQLITE_IOERR')
+      await Bun.sleep(1100) // no write since: the check probes, and the probe fails too
+      expect((await fetch(server.base + '/readyz')).status).toBe(503)
+      expect(chattr('-i').exitCode).toBe(0)
+      await Bun.sleep(1100)
+      expect((await fetch(server.base + '/readyz')).status).toBe(200)
+      expect(await (await c.request('/')).text()).toBe('You visited this page 2 times')
+    } finally {
+      chattr('-i')
+      server.proc.kill('SIGTERM')
+    }
+    expect(await server.proc.exited).toBe(0)
+    expect(await new Response(server.proc.stderr).text()).toMatch(/session store increment failed: SQLITE_IOERR\w*: disk I\/O error/)
+  }, 30_000)
+
   test('lock contention past the busy timeout: 503 with Retry-After, quickly; then recovery', async () => {
     const path = join(dir, 'locked.db')
     const errors: string[] = []
