@@ -46,11 +46,54 @@ export class SessionTooLargeError extends Error {
   }
 }
 
-/** An atomic operation met a value of the wrong type (e.g. `increment` on a string). */
+/**
+ * A value the session cannot store: one JSON cannot hold (the message names the key and where in
+ * it), or an atomic operation on the wrong type (`increment` on a string). A programming error:
+ * nothing was saved, and no store was asked.
+ */
 export class SessionValueError extends Error {
   override name = 'SessionValueError'
   readonly status = 500
+  constructor(
+    message: string,
+    /** The session key whose value could not be stored, when known. */
+    readonly key?: string
+  ) {
+    super(message)
+  }
   toResponse(): Response {
-    return text(500, 'Session value has the wrong type; nothing was saved.')
+    const what = this.key === undefined ? 'Session value' : `Session value ${JSON.stringify(this.key)}`
+    return text(500, `${what} has the wrong type or is not JSON; nothing was saved.`)
+  }
+}
+
+/**
+ * A session was changed after its commit (a streaming handler's body, a timer): the change could
+ * never be saved, so it fails loudly instead. The message names the call and the key.
+ */
+export class SessionCommittedError extends Error {
+  override name = 'SessionCommittedError'
+  readonly status = 500
+  constructor(call: string, key?: string) {
+    const what = key === undefined ? `session.${call}()` : `session.${call}(${JSON.stringify(key)})`
+    super(`${what} after the session was committed: the change would be lost (change the session before the response starts)`)
+  }
+  toResponse(): Response {
+    return text(500, 'Session changed after the response started; nothing was saved.')
+  }
+}
+
+/**
+ * `setSubject()` through an old ID inside its renewal grace window: whoever holds an old ID may
+ * finish a request with it, but never bind the session to a user. A retry carries the new ID.
+ */
+export class SessionOldIdError extends Error {
+  override name = 'SessionOldIdError'
+  readonly status = 409
+  constructor(call: string) {
+    super(`session.${call}() through an old session ID (renewed by another request) is refused`)
+  }
+  toResponse(): Response {
+    return text(409, 'Your session was renewed by another request; nothing was saved. Please retry.')
   }
 }

@@ -10,10 +10,11 @@ import { SessionStoreError, SessionTooLargeError, SessionValueError } from './er
 import { createFaultReporter } from './faults'
 import { generateId, isWellFormedId, storeKey } from './ids'
 import type { ResolvedSessionOptions } from './options'
-import { Session, stateOf, type SessionEngine, type SessionState } from './session'
+import { foldMutations, Session, settleChanges, stateOf, type SessionEngine, type SessionState } from './session'
 import { sign, unsign } from './signing'
 import { addToField } from './stores/records'
-import type { SessionChanges, SessionData, WriteOptions } from './store'
+import type { JsonShape } from './json'
+import type { SessionChanges, WriteOptions } from './store'
 
 /** The cookie to write on the response, if any. */
 export type CookieWrite = { value: string; maxAge: number }
@@ -32,7 +33,7 @@ export type SessionManager = {
    * The session of the first candidate cookie (one value or several, as `readCookies` gives them)
    * that names a live session; a fresh one when none does.
    */
-  load<T extends SessionData>(cookie: unknown, client?: ClientInfo, options?: LoadOptions): Promise<Session<T>>
+  load<T extends JsonShape<T>>(cookie: unknown, client?: ClientInfo, options?: LoadOptions): Promise<Session<T>>
   /** Writes what the request changed. @returns the cookie to send, or undefined for none. */
   commit(session: Session<any>): Promise<CookieWrite | undefined>
 }
@@ -70,16 +71,22 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     data: {},
     changed: new Map(),
     deleted: new Set(),
+    handedOut: undefined,
+    committed: false,
     sendCookie: false,
     clearCookie: false,
     keep: false,
   })
   /**
-   * The record vanished (expired or destroyed by a parallel request): like a missing record, that
-   * is "no session". Only this request's own changes carry over, into a new session.
+   * The request lets go of the record: it vanished (expired, or destroyed by a parallel request),
+   * or it was reached through an old ID and may be someone else's now. Like a missing record, that
+   * is "no session": only this request's own changes carry over, into a new session, and never
+   * the record's subject (a revoked login must not come back through a request in flight).
    */
   const orphan = (state: SessionState) => {
+    foldMutations(state)
     Object.assign(state, { id: undefined, key: undefined, viaOldId: false, sendCookie: false })
+    if (!state.subjectChanged) state.subject = undefined
     state.data = Object.fromEntries(state.changed)
     state.deleted.clear()
   }
@@ -101,12 +108,28 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   const renewalDue = (state: SessionState, at: number) => renewAfterMs > 0 && at - state.renewedAt >= renewAfterMs
   const tokenOf = (state: SessionState) => csrfTokenFor(state.key ?? storeKey(state.id ?? engine.newId(state)), secrets[0]!)
 
+  /**
+   * Moves the stored record to a new ID. Only automatic renewal passes a grace window (for
+   * requests already in flight); `regenerate()` passes none, so the old ID dies in the same step.
+   */
+  const renew = async (state: SessionState, graceMs: number) => {
+    const id = generateId()
+    const key = storeKey(id)
+    const at = now()
+    if (await guarded('rename', () => store.rename(state.key!, key, at, graceMs > 0 ? at + graceMs : undefined))) {
+      const previous = state.id === undefined ? undefined : audit.hash(state.id)
+      audit.emit({ type: 'renewed', session: audit.hash(id), previous, address: state.client.address })
+      Object.assign(state, { key, renewedAt: at, sendCookie: true })
+    } else orphan(state)
+    state.id = id
+  }
+
   const engine: SessionEngine = {
     newId: (state) => (state.id = generateId()),
     async csrfToken(state) {
       state.keep = true
       // A renewal due now would happen at commit, after the page carries the old ID's token.
-      if (state.key !== undefined && !state.viaOldId && renewalDue(state, now())) await engine.regenerate(state)
+      if (state.key !== undefined && !state.viaOldId && renewalDue(state, now())) await renew(state, graceMs)
       return tokenOf(state)
     },
     async increment(state, field, by) {
@@ -129,17 +152,10 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       return value
     },
     async regenerate(state) {
-      const id = generateId()
-      if (state.key !== undefined) {
-        const key = storeKey(id)
-        const at = now()
-        if (await guarded('rename', () => store.rename(state.key!, key, at, at + graceMs))) {
-          const previous = state.viaOldId || state.id === undefined ? undefined : audit.hash(state.id)
-          audit.emit({ type: 'renewed', session: audit.hash(id), previous, address: state.client.address })
-          Object.assign(state, { key, renewedAt: at, viaOldId: false, sendCookie: true })
-        } else orphan(state)
-      }
-      state.id = id
+      if (state.key !== undefined && !state.viaOldId) return renew(state, 0)
+      // Through an old ID: never a live ID for that record; the request goes on as a new session.
+      if (state.viaOldId) orphan(state)
+      state.id = generateId()
     },
     async destroy(state) {
       if (state.key !== undefined) {
@@ -195,7 +211,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     return 'adopted'
   }
 
-  const load = async <T extends SessionData>(cookie: unknown, client: ClientInfo = {}, { readOnly = false }: LoadOptions = {}) => {
+  const load = async <T extends JsonShape<T>>(cookie: unknown, client: ClientInfo = {}, { readOnly = false }: LoadOptions = {}) => {
     const state = freshState(client)
     const session = new Session<T>(state, readOnly ? readOnlyEngine : engine)
     if (readOnly) detached.add(session)
@@ -235,6 +251,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   const commit = async (session: Session<any>): Promise<CookieWrite | undefined> => {
     const state = stateOf(session)
     if (!state) return undefined
+    state.committed = true // from here on a change could not be saved: the session refuses it
+    settleChanges(state)
     const at = now()
     if (state.key !== undefined && (state.changed.size > 0 || state.deleted.size > 0 || state.subjectChanged)) {
       const changes: SessionChanges = { set: Object.fromEntries(state.changed), unset: [...state.deleted] }
@@ -245,7 +263,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     }
     if (state.key === undefined && (state.keep || Object.keys(state.data).length > 0)) await create(state, at)
     else if (state.key !== undefined && !state.viaOldId) {
-      if (renewalDue(state, at)) await engine.regenerate(state)
+      if (renewalDue(state, at)) await renew(state, graceMs)
       else if (!state.sendCookie && at - state.lastSeenAt >= refreshMs) {
         const expiresAt = deadline(state.createdAt, at)
         if (await guarded('touch', () => store.touch(state.key!, at, expiresAt))) stored(state, at, expiresAt)

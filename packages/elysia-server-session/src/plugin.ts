@@ -14,6 +14,7 @@ import { createSessionManager, MAX_COOKIE_CANDIDATES } from './manager'
 import { resolveSessionOptions, type SessionOptions } from './options'
 import { clientOf, forwardedHttps, isHttps, originOf, readCookies } from './request-info'
 import type { Session } from './session'
+import type { JsonShape } from './json'
 import type { SessionData } from './store'
 
 /**
@@ -28,7 +29,7 @@ import type { SessionData } from './store'
  *   .use(session<Data>({ store: sqliteStore({ path: 'sessions.db' }), secrets: [secret] }))
  *   .get('/', async ({ session }) => `views: ${await session.increment('views')}`)
  */
-export function session<T extends SessionData = SessionData>(options: SessionOptions) {
+export function session<T extends JsonShape<T> = SessionData>(options: SessionOptions) {
   const resolved = resolveSessionOptions(options)
   const manager = createSessionManager(resolved)
   const { cookieName, secure, hostPrefix, trustProxy, logger, secrets } = resolved

@@ -7,8 +7,14 @@
  * Parallel requests on one session: `set` and `delete` write only the keys this request changed
  * onto the current record (different keys never overwrite each other; for the same key the last
  * commit wins). `increment` is exact: the store adds in one atomic step.
+ *
+ * Nothing a handler writes is lost silently: once committed, the session refuses changes
+ * (`SessionCommittedError`); a value `get` handed out and the handler mutated in place is
+ * committed like a `set`; a value JSON cannot hold fails the commit (`SessionValueError`).
  */
 import type { ClientInfo } from './audit'
+import { SessionCommittedError, SessionOldIdError, SessionValueError } from './errors'
+import { jsonProblem, type DeepReadonly, type JsonShape, type JsonValue } from './json'
 import type { SessionData } from './store'
 
 /** Keys of `T` whose values are numbers: the ones `increment` accepts. */
@@ -35,8 +41,12 @@ export type SessionState = {
   viaOldId: boolean
   /** The request's view: stored data plus its own changes. */
   data: SessionData
-  changed: Map<string, unknown>
+  changed: Map<string, JsonValue>
   deleted: Set<string>
+  /** Stored objects `get` handed out, with their JSON then: mutated in place, they count as changed. */
+  handedOut: Map<string, { value: JsonValue; json: string }> | undefined
+  /** The commit has begun: a change now could never be saved, so the session refuses it. */
+  committed: boolean
   /** The cookie must be (re)sent: new ID, moved deadline, or re-signed with the current secret. */
   sendCookie: boolean
   /** The cookie must be cleared: the session was destroyed. */
@@ -54,10 +64,46 @@ export interface SessionEngine {
   csrfToken(state: SessionState): Promise<string>
 }
 
-/** The state behind a session, for the manager that created it (not part of the public API). */
+/** The state behind a session, for the manager that created it. @internal */
 export let stateOf: (session: Session<any>) => SessionState | undefined
 
-export class Session<T extends SessionData = SessionData> {
+/**
+ * Readies a request's changes for its commit: stored objects mutated in place join `changed`
+ * (so a stored session keeps them as a new one does), and every value to write must be JSON.
+ * Throws `SessionValueError` naming the key, before any store is asked. @internal
+ */
+export function settleChanges(state: SessionState): void {
+  foldMutations(state)
+  for (const [key, value] of state.changed) {
+    const problem = jsonProblem(value, key)
+    if (problem) throw new SessionValueError(`session value ${JSON.stringify(key)} cannot be stored: ${problem}`, key)
+  }
+}
+
+/** Handed-out objects whose JSON changed (or no longer serialises) become changes. @internal */
+export function foldMutations(state: SessionState): void {
+  if (!state.handedOut) return
+  for (const [key, { value, json }] of state.handedOut) {
+    if (state.changed.has(key) || state.deleted.has(key) || state.data[key] !== value) continue
+    let now: string | undefined
+    try {
+      now = JSON.stringify(value)
+    } catch {} // a cycle or a bigint: changed, and settleChanges names it
+    if (now !== json) state.changed.set(key, value)
+  }
+  state.handedOut = undefined
+}
+
+/**
+ * A request's session, typed by `T`: its values are JSON (`Date`, `Map`, `Set`, `bigint`,
+ * functions are compile errors; store `date.getTime()` or an array instead).
+ * @example
+ * type Data = { views: number; cart: { sku: string; qty: number }[] }
+ * app.use(session<Data>({ store, secrets })).post('/cart', ({ session, body }) => {
+ *   session.set('cart', [...(session.get('cart') ?? []), body]) // get() is read-only: copy, then set
+ * })
+ */
+export class Session<T extends JsonShape<T> = SessionData> {
   static {
     stateOf = (session) => (#state in session ? session.#state : undefined)
   }
@@ -90,6 +136,9 @@ export class Session<T extends SessionData = SessionData> {
    * everywhere"); `undefined` unbinds. Committed with the other changes.
    */
   setSubject(subject: string | undefined): void {
+    this.#writable('setSubject')
+    // Whoever holds an old ID may finish a request with it, but never bind the session to a user.
+    if (this.#state.viaOldId) throw new SessionOldIdError('setSubject')
     this.#state.subject = subject
     this.#state.subjectChanged = true
   }
@@ -99,24 +148,39 @@ export class Session<T extends SessionData = SessionData> {
     return this.#state.key === undefined
   }
 
-  get<K extends keyof T & string>(key: K): T[K] | undefined {
-    return this.#state.data[key] as T[K] | undefined
+  /**
+   * The value at `key`, read-only all the way down: to change it, `set` a changed copy. (A value
+   * mutated in place anyway is committed like a `set`, for stored and new sessions alike.)
+   */
+  get<K extends keyof T & string>(key: K): DeepReadonly<T[K]> | undefined {
+    const state = this.#state
+    const value = state.data[key]
+    if (typeof value === 'object' && value !== null && !state.changed.has(key)) {
+      state.handedOut ??= new Map()
+      if (!state.handedOut.has(key)) state.handedOut.set(key, { value, json: JSON.stringify(value) })
+    }
+    return value as DeepReadonly<T[K]> | undefined
   }
 
   has<K extends keyof T & string>(key: K): boolean {
     return Object.hasOwn(this.#state.data, key)
   }
 
-  /** Sets `key` for this request; committed before the response is sent. */
-  set<K extends keyof T & string>(key: K, value: T[K]): void {
+  /**
+   * Sets `key` for this request; committed before the response is sent. The value must be JSON
+   * (checked at the commit: otherwise a `SessionValueError` naming the key, nothing saved).
+   */
+  set<K extends keyof T & string>(key: K, value: DeepReadonly<T[K]>): void {
+    this.#writable('set', key)
     if (value === undefined) return this.delete(key)
-    this.#state.data[key] = value
-    this.#state.changed.set(key, value)
+    this.#state.data[key] = value as JsonValue
+    this.#state.changed.set(key, value as JsonValue)
     this.#state.deleted.delete(key)
   }
 
   /** Removes `key`; committed before the response is sent. */
   delete<K extends keyof T & string>(key: K): void {
+    this.#writable('delete', key)
     delete this.#state.data[key]
     this.#state.changed.delete(key)
     this.#state.deleted.add(key)
@@ -129,15 +193,24 @@ export class Session<T extends SessionData = SessionData> {
    * const views = await session.increment('views')
    */
   increment<K extends NumericKeys<T>>(key: K, by = 1): Promise<number> {
+    this.#writable('increment', key)
     if (!Number.isFinite(by)) throw new TypeError('increment: `by` must be a finite number')
     return this.#engine.increment(this.#state, key, by)
   }
 
   /**
-   * A new ID for the same data (after login or any privilege change). The old ID keeps working
-   * for `renewalGrace` seconds, for requests already in flight, then dies.
+   * A new ID for the same data: call it at login and at any privilege change. The old ID opens
+   * nothing from then on, in every store (no grace window: that is only for automatic renewal).
+   * Through an old ID still inside the grace window of an automatic renewal, the record may be
+   * someone else's by now: it is never moved to a live ID, and the request goes on as a new,
+   * empty session (keeping only what this request itself set).
+   * @example
+   * await session.regenerate()
+   * session.set('userId', user.id)
+   * session.setSubject(user.id)
    */
   regenerate(): Promise<void> {
+    this.#writable('regenerate')
     return this.#engine.regenerate(this.#state)
   }
 
@@ -154,8 +227,13 @@ export class Session<T extends SessionData = SessionData> {
     return this.#engine.csrfToken(this.#state)
   }
 
-  /** Deletes the stored session and clears the cookie. Later writes start a new session. */
+  /** Deletes the stored session (and any old ID still pointing at it) and clears the cookie. */
   destroy(): Promise<void> {
+    this.#writable('destroy')
     return this.#engine.destroy(this.#state)
+  }
+
+  #writable(call: string, key?: string): void {
+    if (this.#state.committed) throw new SessionCommittedError(call, key)
   }
 }

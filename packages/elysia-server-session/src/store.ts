@@ -15,8 +15,10 @@
  *   client only after that.
  */
 
-/** The data a session holds: JSON-serialisable values by key. */
-export type SessionData = Record<string, unknown>
+import type { JsonValue } from './json'
+
+/** The data a session holds: JSON values by key (the session layer checks them before a store sees them). */
+export type SessionData = Record<string, JsonValue>
 
 export type SessionRecord = {
   data: SessionData
@@ -105,19 +107,31 @@ export interface SessionStore {
 
   /**
    * Moves the record at `fromKey` to `toKey` in one atomic step: data and timestamps kept,
-   * `renewedAt` set to `now`. When `graceUntil` is later than `now`, `fromKey` stays readable
-   * until then as a pointer to `toKey` (`get` reports `movedTo`), for requests already in flight.
-   * @returns false when there is no live record at `fromKey`.
+   * `renewedAt` set to `now`.
+   * - Without `graceUntil` (or with one not later than `now`): nothing is left at `fromKey`, which
+   *   opens nothing from that step on (`regenerate()`, login: the old ID may be an attacker's).
+   * - With `graceUntil` later than `now` (automatic renewal only): `fromKey` stays readable until
+   *   then (and never past the record's own deadline) as a pointer to `toKey`: `get(fromKey)`
+   *   returns the record with `movedTo: toKey`; writes to `fromKey` itself find no live record.
+   * A record has at most one pointer: in the same step, a pointer an earlier rename left at
+   * another key for this record is deleted.
+   * @returns false when there is no live record at `fromKey` (a pointer is none).
    */
   rename(fromKey: string, toKey: string, now: number, graceUntil?: number): Promise<boolean>
 
-  /** Deletes the record. Deleting a missing record is not an error. */
+  /**
+   * Deletes the record at `key` and, in the same atomic step, the grace pointer to it, so that no
+   * old ID opens it afterwards. Deleting a missing record is not an error.
+   */
   destroy(key: string): Promise<void>
 
   /** The live sessions bound to `subject`, most recently seen first. */
   listSubject(subject: string, now: number): Promise<SessionSummary[]>
 
-  /** Deletes every session bound to `subject` ("log out everywhere"). @returns how many. */
+  /**
+   * Deletes every session bound to `subject` ("log out everywhere") and their grace pointers, in
+   * one atomic step. @returns how many sessions (pointers are not counted).
+   */
   destroySubject(subject: string): Promise<number>
 
   /** Deletes every session. @returns how many records it deleted. */
@@ -127,9 +141,10 @@ export interface SessionStore {
   prune(now: number, limit: number): Promise<number>
 
   /**
-   * Counts for operators (`sessions stats`, the `sessions_stored` metric). May scan: never on the
-   * request path, and a gauge refreshes from it on a timer rather than per scrape. A scan that
-   * would hold the event loop runs off it (the SQLite store counts on its worker thread).
+   * Counts for operators (`sessions stats`, the `sessions_stored` metric); `live` counts records,
+   * never grace pointers. May scan: never on the request path, and a gauge refreshes from it on a
+   * timer rather than per scrape. A scan that would hold the event loop runs off it (the SQLite
+   * store counts on its worker thread).
    */
   stats(now: number): Promise<StoreStats>
 

@@ -221,22 +221,37 @@ describe('session plugin over real SQLite files', () => {
     expect(await (await c.request('/name')).text()).toBe('zoe')
   })
 
-  test('regenerate keeps the data under a new ID; the old ID works through the grace window, then dies', async () => {
-    const { send } = setup({ renewalGrace: 30 })
+  test('regenerate keeps the data under a new ID; the old ID opens nothing at once, grace or not', async () => {
+    const { send, rows } = setup({ renewalGrace: 30 })
     const c = client(send)
     await c.request('/inc')
     await c.request('/inc')
     const before = c.cookie!
     await c.request('/regen')
     expect(c.cookie).not.toBe(before)
+    expect(rows()).toBe(1) // no pointer row left at the old key
     expect(await (await c.request('/inc')).text()).toBe('3')
-    // A request in flight with the old ID reaches the same record, and never gets the cookie back.
+    // The old ID is no session: a request with it starts its own, and never reaches the record.
     const late = await send('/inc', { headers: { cookie: before } })
-    expect(await late.text()).toBe('4')
+    expect(await late.text()).toBe('1')
+    expect(cookieOf(late)).not.toBe(c.cookie)
+    expect(await (await c.request('/inc')).text()).toBe('4')
+  })
+
+  test('automatic renewal leaves the old ID a grace window for requests in flight, never a cookie', async () => {
+    const { send } = setup({ renewAfter: 600, renewalGrace: 30 })
+    const c = client(send)
+    await c.request('/inc')
+    const before = c.cookie!
+    clock.now += 600_000
+    expect(await (await c.request('/inc')).text()).toBe('2')
+    expect(c.cookie).not.toBe(before)
+    const late = await send('/inc', { headers: { cookie: before } })
+    expect(await late.text()).toBe('3')
     expect(late.headers.getSetCookie()).toEqual([])
     clock.now += 31_000
     expect(await (await send('/inc', { headers: { cookie: before } })).text()).toBe('1')
-    expect(await (await c.request('/inc')).text()).toBe('5')
+    expect(await (await c.request('/inc')).text()).toBe('4')
   })
 
   test('automatic renewal: an ID older than renewAfter is replaced, the data kept', async () => {

@@ -57,3 +57,66 @@ test('CSRF options, the csrfToken route option and session.csrfToken() are typed
   expect(await (await send('/save', { method: 'POST', headers: { cookie, 'x-csrf-token': await form.text() } })).text()).toBe('saved')
   await store.close()
 })
+
+interface Item {
+  sku: string
+  tags: string[]
+}
+type Cart = { cart: Item[]; pair?: [number, string]; at?: number }
+
+test('session data is JSON: Date, Map, Set, bigint, functions and objects with methods are compile errors', () => {
+  const store = memoryStore({ pruneIntervalMs: 0 })
+  const secrets = [SECRET]
+  session<Cart>({ store, secrets }) // interfaces and tuples are fine
+  session({ store, secrets }) // untyped: any JSON
+  // @ts-expect-error a Date is not JSON: store date.getTime()
+  session<{ at: Date }>({ store, secrets })
+  // @ts-expect-error a Map is not JSON
+  session<{ seen: Map<string, number> }>({ store, secrets })
+  // @ts-expect-error a Set is not JSON
+  session<{ seen: Set<string> }>({ store, secrets })
+  // @ts-expect-error a bigint is not JSON
+  session<{ big: bigint }>({ store, secrets })
+  // @ts-expect-error a function is not JSON
+  session<{ callback: () => void }>({ store, secrets })
+  // @ts-expect-error nested too
+  session<{ list: { at: Date }[] }>({ store, secrets })
+  class Point {
+    x = 0
+    length() {
+      return Math.abs(this.x)
+    }
+  }
+  // @ts-expect-error a class instance with methods does not survive JSON
+  session<{ point: Point }>({ store, secrets })
+  // @ts-expect-error unknown could be anything
+  session<{ anything: unknown }>({ store, secrets })
+  store.close()
+})
+
+test('get() is read-only all the way down: change a copy, then set it', async () => {
+  const store = memoryStore({ pruneIntervalMs: 0 })
+  const app = new Elysia().use(session<Cart>({ store, secrets: [SECRET] })).get('/', ({ session }) => {
+    const cart = session.get('cart') ?? []
+    if (cart.length === -1) {
+      // Never runs: these lines exist for the type checker.
+      // @ts-expect-error push on a read-only array
+      cart.push({ sku: 'x', tags: [] })
+      // @ts-expect-error assignment to a read-only property
+      cart[0]!.sku = 'y'
+      // @ts-expect-error nested arrays are read-only too
+      cart[0]!.tags.push('z')
+      const pair = session.get('pair')!
+      // @ts-expect-error tuples too
+      pair[0] = 2
+      const first: number = pair[0]
+      // @ts-expect-error a Date is no value for a JSON key
+      session.set('at', new Date())
+      void first
+    }
+    session.set('cart', [...cart, { sku: 'a', tags: ['new'] }])
+    return String(session.get('cart')!.length)
+  })
+  expect(await (await handleWith(app)('/', {})).text()).toBe('1')
+  await store.close()
+})

@@ -3,7 +3,7 @@
  * A bounded in-process store with expiry: for tests and single-process development. Data dies
  * with the process, so it warns when started with NODE_ENV=production.
  */
-import type { SessionRecord, SessionStore, SessionSummary, WriteOptions } from '../store'
+import type { SessionData, SessionRecord, SessionStore, SessionSummary, WriteOptions } from '../store'
 import { addToField, applyChanges, decodeData, encodeData, startPruner } from './records'
 
 export type MemoryStoreOptions = {
@@ -20,8 +20,12 @@ export type MemoryStoreOptions = {
 /** The deadline fields a write sets: none when the caller keeps the deadline. */
 const moved = (at: number, expiresAt: number | undefined) => (expiresAt === undefined ? {} : { lastSeenAt: at, expiresAt })
 
-/** A stored record with its data as JSON text, so callers can never mutate what is stored. */
-type Entry = Omit<SessionRecord, 'data'> & { json: string }
+/**
+ * A stored record with its data as JSON text, so callers can never mutate what is stored. A record
+ * renamed with a grace window names its old key (`pointer`), where an entry with `movedTo` points
+ * back at it: whatever deletes the record deletes that pointer with it.
+ */
+type Entry = Omit<SessionRecord, 'data'> & { json: string; pointer?: string }
 
 /**
  * @example
@@ -46,7 +50,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     entries.set(key, entry)
   }
   /** Runs `change` on the live record's decoded data and stores the result. */
-  const rewrite = <T>(key: string, at: number, change: (entry: Entry, data: Record<string, unknown>) => [Entry, T]) => {
+  const rewrite = <T>(key: string, at: number, change: (entry: Entry, data: SessionData) => [Entry, T]) => {
     const entry = live(key, at)
     const data = entry && decodeData(entry.json)
     if (!entry || !data) return undefined
@@ -54,10 +58,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     put(key, next)
     return result
   }
-  const deleteWhere = (match: (entry: Entry) => boolean) => {
-    let deleted = 0
-    for (const [key, entry] of entries) if (match(entry) && entries.delete(key)) deleted++
-    return deleted
+  /** Deletes the record at `key` and the grace pointer to it, if any. */
+  const remove = (key: string) => {
+    const pointer = entries.get(key)?.pointer
+    if (pointer !== undefined && entries.get(pointer)?.movedTo === key) entries.delete(pointer)
+    return entries.delete(key)
   }
 
   const store: SessionStore = {
@@ -67,7 +72,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const target = entry.movedTo === undefined ? entry : live(entry.movedTo, at)
       const data = target && decodeData(target.json)
       if (!target || !data) return undefined
-      const { json: _, ...meta } = target
+      const { json: _, pointer: __, ...meta } = target
       return entry.movedTo === undefined ? { ...meta, data } : { ...meta, data, movedTo: entry.movedTo }
     },
     async create(key, { data, ...meta }: SessionRecord, maxBytes) {
@@ -94,16 +99,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     async rename(fromKey, toKey, at, graceUntil = at) {
       const entry = live(fromKey, at)
       if (!entry) return false
-      entries.delete(fromKey)
-      put(toKey, { ...entry, renewedAt: at })
-      if (graceUntil > at) {
+      remove(fromKey) // with an older pointer: only the newest old key stays readable
+      const grace = graceUntil > at
+      put(toKey, { ...entry, renewedAt: at, pointer: grace ? fromKey : undefined })
+      if (grace) {
         const expiresAt = Math.min(graceUntil, entry.expiresAt)
         put(fromKey, { json: '{}', createdAt: entry.createdAt, lastSeenAt: at, expiresAt, renewedAt: at, movedTo: toKey })
       }
       return true
     },
     async destroy(key) {
-      entries.delete(key)
+      remove(key)
     },
     async listSubject(subject, at) {
       const found: SessionSummary[] = []
@@ -115,7 +121,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       return found.sort((a, b) => b.lastSeenAt - a.lastSeenAt)
     },
     async destroySubject(subject) {
-      return deleteWhere((entry) => entry.subject === subject)
+      let deleted = 0
+      for (const [key, entry] of entries) if (entry.subject === subject && remove(key)) deleted++
+      return deleted
     },
     async destroyAll() {
       const count = entries.size
@@ -132,8 +140,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     },
     async stats(at) {
       let live = 0
-      for (const entry of entries.values()) if (entry.expiresAt > at) live++
-      return { live, expired: entries.size - live }
+      let expired = 0
+      for (const entry of entries.values()) {
+        if (entry.expiresAt <= at) expired++
+        else if (entry.movedTo === undefined) live++
+      }
+      return { live, expired }
     },
     async ping() {},
     async close() {

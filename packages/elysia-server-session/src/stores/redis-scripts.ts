@@ -18,6 +18,10 @@ local function bind(subject, key, ttl)
   if redis.call('PTTL', index) < tonumber(ttl) then redis.call('PEXPIRE', index, ttl) end
 end
 local function unbind(subject, key) redis.call('SREM', P .. 'subject:' .. subject, key) end
+-- A record renamed with a grace window names its old key in _o; that pointer dies with the record.
+local function drop_pointer(old, key)
+  if old and redis.call('HGET', P .. old, '_m') == key then redis.call('DEL', P .. old) end
+end
 local function hset(key, list, from, to)
   for i = from, to, 2000 do redis.call('HSET', key, unpack(list, i, math.min(i + 1999, to))) end
 end
@@ -140,22 +144,36 @@ return 1`)
 
 /**
  * KEYS: from, to. ARGV: P, now, graceUntil, slack. RENAME keeps the TTL. During the grace window
- * `from` is a pointer (`_m` target, `_p` deadline) with no `_e`, so no write finds it live.
+ * `from` is a pointer (`_m` target, `_p` deadline) with no `_e`, so no write finds it live, and the
+ * record names it in `_o`. Without a grace window nothing is left at `from`. An older pointer to
+ * `from` is deleted: only the newest old key stays readable.
  */
 export const RENAME = script(`${HELPERS}
 local now = tonumber(ARGV[2])
-local r = redis.call('HMGET', KEYS[1], '_e', '_s', '_c')
+local r = redis.call('HMGET', KEYS[1], '_e', '_s', '_c', '_o')
 if not live(r[1], now) then return 0 end
 local from, to = string.sub(KEYS[1], #P + 1), string.sub(KEYS[2], #P + 1)
+drop_pointer(r[4], from)
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[2], '_r', ARGV[2])
+redis.call('HDEL', KEYS[2], '_o')
 if r[2] then unbind(r[2], from); bind(r[2], to, redis.call('PTTL', KEYS[2])) end
 local grace = ARGV[3]
 if tonumber(r[1]) < tonumber(grace) then grace = r[1] end
 if tonumber(grace) > now then
   redis.call('HSET', KEYS[1], '_m', to, '_p', grace, '_c', r[3], '_l', ARGV[2])
   redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(tonumber(grace) - now) + tonumber(ARGV[4])))
+  redis.call('HSET', KEYS[2], '_o', from)
 end
+return 1`)
+
+/** KEYS: the record. ARGV: P. Deletes it, its grace pointer and its subject index entry. */
+export const DESTROY = script(`${HELPERS}
+local key = string.sub(KEYS[1], #P + 1)
+local r = redis.call('HMGET', KEYS[1], '_o', '_s')
+drop_pointer(r[1], key)
+if r[2] then unbind(r[2], key) end
+redis.call('DEL', KEYS[1])
 return 1`)
 
 /** KEYS: the subject's index. ARGV: P, now, subject. Flat [key, c, l, e, '' or '=' .. ua, ...]; drops stale members. */
@@ -169,10 +187,12 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out`)
 
-/** KEYS: the subject's index. ARGV: P, subject. Deletes its records and the index; returns how many. */
-export const DESTROY_SUBJECT = script(`local n = 0
+/** KEYS: the subject's index. ARGV: P, subject. Deletes its records, their grace pointers and the index; returns how many. */
+export const DESTROY_SUBJECT = script(`${HELPERS}
+local n = 0
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('HGET', ARGV[1] .. m, '_s') == ARGV[2] then redis.call('DEL', ARGV[1] .. m); n = n + 1 end
+  local r = redis.call('HMGET', P .. m, '_s', '_o')
+  if r[1] == ARGV[2] then drop_pointer(r[2], m); redis.call('DEL', P .. m); n = n + 1 end
 end
 redis.call('DEL', KEYS[1])
 return n`)

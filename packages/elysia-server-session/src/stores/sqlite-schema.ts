@@ -22,6 +22,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE sessions ADD COLUMN user_agent TEXT;
    ALTER TABLE sessions ADD COLUMN moved_to TEXT;     -- set on a renamed session's old key during its grace window
    CREATE INDEX sessions_by_subject ON sessions (subject) WHERE subject IS NOT NULL;`,
+  // 3: deleting a record deletes the grace pointers to it, found by their target.
+  `CREATE INDEX sessions_by_target ON sessions (moved_to) WHERE moved_to IS NOT NULL;`,
 ]
 
 /** The schema version this program writes. */

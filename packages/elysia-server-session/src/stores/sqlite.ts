@@ -109,7 +109,12 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     `INSERT OR REPLACE INTO sessions (key, ${COLUMNS}) VALUES (?1, '{}', ?2, ?3, ?4, ?3, NULL, NULL, ?5)`
   )
   const remove = db.prepare('DELETE FROM sessions WHERE key = ?1')
+  // A record's grace pointers go with it, in the same transaction (index sessions_by_target).
+  const removePointers = db.prepare('DELETE FROM sessions WHERE moved_to = ?1')
   const removeSubject = db.prepare('DELETE FROM sessions WHERE subject = ?1')
+  const removeSubjectPointers = db.prepare(
+    'DELETE FROM sessions WHERE moved_to IN (SELECT key FROM sessions WHERE subject = ?1)'
+  )
   const removeAll = db.prepare('DELETE FROM sessions')
   const selectSubject = db.prepare<Row & { key: string }, [string, number]>(
     `SELECT key, ${COLUMNS} FROM sessions WHERE subject = ?1 AND expires_at > ?2 AND moved_to IS NULL ORDER BY last_seen_at DESC`
@@ -245,12 +250,14 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
         cache.delete(fromKey)
         if (!moved) return false
         cache.set(toKey, moved)
+        removePointers.run(fromKey) // an older old key: only the newest one stays readable
         if (graceUntil > at) insertPointer.run(fromKey, moved.created_at, at, Math.min(graceUntil, moved.expires_at), toKey)
         return true
       })
     },
     destroy(key) {
       return write(() => {
+        removePointers.run(key)
         remove.run(key)
         cache.delete(key)
       })
@@ -269,6 +276,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     destroySubject(subject) {
       return write(() => {
         cache.clear()
+        removeSubjectPointers.run(subject)
         return removeSubject.run(subject).changes
       })
     },

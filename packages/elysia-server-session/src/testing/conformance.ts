@@ -144,6 +144,23 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.rename(key(), key(), T0)).toBe(false)
     })
 
+    test('rename without a grace window: the old key opens nothing at once, for reads and writes', async () => {
+      const from = key()
+      const to = key()
+      await store.create(from, record({ views: 1 }), MAX)
+      expect(await store.rename(from, to, T0 + 1)).toBe(true)
+      expect(await store.get(from, T0 + 1)).toBeUndefined()
+      expect(await store.update(from, { set: { views: 9 }, unset: [] }, write(T0 + 2))).toBeUndefined()
+      expect(await store.increment(from, 'views', 1, write(T0 + 2))).toBeUndefined()
+      expect(await store.touch(from, T0 + 2, T0 + HOUR)).toBe(false)
+      expect(await store.rename(from, key(), T0 + 2)).toBe(false)
+      expect((await store.get(to, T0 + 3))?.data).toEqual({ views: 1 })
+      // Nothing is left at the old key: it is as free as one never used.
+      await store.create(from, record({ fresh: true }, T0 + 3), MAX)
+      expect((await store.get(from, T0 + 4))?.data).toEqual({ fresh: true })
+      expect((await store.get(to, T0 + 4))?.data).toEqual({ views: 1 })
+    })
+
     test('rename with a grace window: the old key reads the moved record until then, never writes', async () => {
       const from = key()
       const to = key()
@@ -159,11 +176,53 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.rename(from, key(), T0 + 700)).toBe(false)
       expect(await store.get(from, T0 + 1010)).toBeUndefined()
       expect((await store.get(to, T0 + 1010))?.data).toEqual({ views: 2 })
-      // Destroying the record ends the old key's window too.
-      const again = key()
-      await store.rename(to, again, T0 + 1100, T0 + 5000)
-      await store.destroy(again)
-      expect(await store.get(to, T0 + 1200)).toBeUndefined()
+    })
+
+    test('a grace pointer is no record: stats count the record once, listSubject lists it once', async () => {
+      const from = key()
+      const to = key()
+      await store.create(from, record({ views: 1 }, T0, T0 + HOUR, { subject: 'dora' }), MAX)
+      await store.rename(from, to, T0 + 10, T0 + 1010)
+      expect((await store.stats(T0 + 20)).live).toBe(1)
+      expect((await store.listSubject('dora', T0 + 20)).map((s) => s.key)).toEqual([to])
+    })
+
+    test('destroy deletes the record and its grace pointers in one step: the old key is free at once', async () => {
+      const from = key()
+      const to = key()
+      await store.create(from, record({ views: 1 }), MAX)
+      await store.rename(from, to, T0 + 10, T0 + 5000)
+      await store.destroy(to)
+      expect(await store.get(from, T0 + 20)).toBeUndefined()
+      expect(await store.get(to, T0 + 20)).toBeUndefined()
+      await store.create(from, record({ fresh: true }, T0 + 20), MAX)
+      expect((await store.get(from, T0 + 30))?.data).toEqual({ fresh: true })
+      expect((await store.stats(T0 + 30)).live).toBe(1)
+    })
+
+    test("destroySubject deletes the subject's records and their grace pointers", async () => {
+      const [from, to, other] = [key(), key(), key()]
+      await store.create(from, record({ views: 1 }, T0, T0 + HOUR, { subject: 'erin' }), MAX)
+      await store.create(other, record({ views: 2 }, T0, T0 + HOUR, { subject: 'frank' }), MAX)
+      await store.rename(from, to, T0 + 10, T0 + 5000)
+      expect(await store.destroySubject('erin')).toBe(1)
+      expect(await store.get(from, T0 + 20)).toBeUndefined()
+      expect(await store.get(to, T0 + 20)).toBeUndefined()
+      await store.create(from, record({ fresh: true }, T0 + 20), MAX)
+      expect((await store.get(from, T0 + 30))?.data).toEqual({ fresh: true })
+      expect((await store.get(other, T0 + 30))?.data).toEqual({ views: 2 })
+    })
+
+    test('a second renewal inside the grace window: only the newest old key points at the record', async () => {
+      const [first, second, third] = [key(), key(), key()]
+      await store.create(first, record({ views: 1 }), MAX)
+      await store.rename(first, second, T0 + 10, T0 + 5000)
+      await store.rename(second, third, T0 + 20, T0 + 5000)
+      expect(await store.get(first, T0 + 30)).toBeUndefined()
+      expect((await store.get(second, T0 + 30))?.movedTo).toBe(third)
+      expect((await store.get(third, T0 + 30))?.data).toEqual({ views: 1 })
+      await store.destroy(third)
+      for (const k of [first, second, third]) expect(await store.get(k, T0 + 40)).toBeUndefined()
     })
 
     test('subjects: bound at create or by update, listed newest first, revoked all at once', async () => {

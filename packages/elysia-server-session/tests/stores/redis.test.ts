@@ -98,7 +98,7 @@ describe.skipIf(!ready)('redis store specifics', () => {
       for (const [field, by] of [['f', 0.1], ['f', 0.2], ['g', 1e20], ['g', 1e20], ['h', -1e-7], ['zero', -5], ['big', 1]] as const) {
         steps.push(await store.increment(k, field, by, write(2)))
       }
-      steps.push(await store.update(k, { set: { list: [1, { b: [] }], later: undefined }, unset: ['t', 'missing'] }, write(3)))
+      steps.push(await store.update(k, { set: { list: [1, { b: [] }], later: undefined as never }, unset: ['t', 'missing'] }, write(3)))
       steps.push(await store.get(k, T0 + 4))
       results.push(steps)
       await store.close()
