@@ -79,8 +79,10 @@ export type SessionOptions = {
    */
   touchInterval?: number
   /**
-   * After `regenerate()`, the old ID keeps working for this many seconds, for requests already
-   * in flight; then it dies. 0 kills it at once. @default 30
+   * After an automatic renewal (`renewAfter`), the old ID keeps working for this many seconds, for
+   * requests already in flight: they read and write the data, but never get a cookie, a renewal
+   * or a subject through it. 0 kills it at once. `regenerate()` never leaves a grace window.
+   * @default 30
    */
   renewalGrace?: number
   /** Renew the ID automatically once it is this many seconds old (0: never). @default 3600 */
