@@ -48,6 +48,26 @@ describe.skipIf(!ready)('redis store specifics', () => {
     await store.close()
   })
 
+  test('regenerate, destroy and destroySubject leave no key behind: no pointer, no stale index entry', async () => {
+    const p = prefix()
+    const store = redisStore({ url: REDIS_URL, prefix: p })
+    const client = admin()
+    const [a, b, c] = [key(), key(), key()]
+    await store.create(a, record({ views: 1 }, T0, T0 + HOUR, { subject: 'hal' }), 1000)
+    await store.rename(a, b, T0 + 1, T0 + 30_000) // automatic renewal: a pointer at a
+    await store.rename(b, c, T0 + 2) // regenerate: the pointer at a goes too
+    expect((await keysUnder(client, p)).toSorted()).toEqual([p + c, `${p}subject:hal`].toSorted())
+    await store.rename(c, a, T0 + 3, T0 + 30_000)
+    await store.destroy(a)
+    expect(await keysUnder(client, p)).toEqual([]) // the subject's index emptied, so Redis dropped it
+    await store.create(b, record({ views: 1 }, T0, T0 + HOUR, { subject: 'hal' }), 1000)
+    await store.rename(b, c, T0 + 4, T0 + 30_000)
+    expect(await store.destroySubject('hal')).toBe(1)
+    expect(await keysUnder(client, p)).toEqual([])
+    client.close()
+    await store.close()
+  })
+
   test('native TTLs follow expiresAt - now of each write (1 s of slack at most)', async () => {
     const p = prefix()
     const store = redisStore({ url: REDIS_URL, prefix: p })

@@ -37,6 +37,51 @@ test('a database written by a newer schema is refused', () => {
   expect(() => sqliteStore({ path, pruneIntervalMs: 0 })).toThrow(/newer than this program supports/)
 })
 
+test('a version 2 database (before pointers died with their record) is migrated and stays readable', async () => {
+  const path = dbPath()
+  const [from, to] = [storeKey(generateId()), storeKey(generateId())]
+  const at = 1_700_000_000_000
+  // Version 2 as it was: a renamed record and its grace pointer, without the index on moved_to.
+  const first = sqliteStore({ path, pruneIntervalMs: 0 })
+  await first.create(from, record({ views: 3 }, at, at + 3_600_000, { subject: 'gus' }), 1000)
+  await first.rename(from, to, at + 1, at + 30_000)
+  await first.close()
+  const old = new Database(path)
+  old.run('DROP INDEX sessions_by_target')
+  old.run('PRAGMA user_version = 2')
+  old.close()
+
+  const store = sqliteStore({ path, pruneIntervalMs: 0 })
+  const db = new Database(path, { readonly: true })
+  expect(db.query('PRAGMA user_version').get()).toEqual({ user_version: SCHEMA_VERSION })
+  expect(db.query("SELECT name FROM sqlite_schema WHERE name = 'sessions_by_target'").all()).toHaveLength(1)
+  expect((await store.get(from, at + 2))?.movedTo).toBe(to)
+  expect((await store.get(to, at + 2))?.data).toEqual({ views: 3 })
+  await store.destroySubject('gus')
+  expect(db.query('SELECT count(*) AS n FROM sessions').get()).toEqual({ n: 0 })
+  db.close()
+  await store.close()
+})
+
+test('destroy and rename without grace leave no row behind; the pointer lookup uses its index', async () => {
+  const path = dbPath()
+  const store = sqliteStore({ path, pruneIntervalMs: 0 })
+  const at = 1_700_000_000_000
+  const [a, b, c] = [storeKey(generateId()), storeKey(generateId()), storeKey(generateId())]
+  await store.create(a, record({ views: 1 }, at), 1000)
+  await store.rename(a, b, at + 1, at + 30_000) // a pointer at a
+  await store.rename(b, c, at + 2) // regenerate: neither a nor b opens anything
+  const db = new Database(path, { readonly: true })
+  expect(db.query('SELECT count(*) AS n FROM sessions').get()).toEqual({ n: 1 })
+  await store.rename(c, a, at + 3, at + 30_000)
+  await store.destroy(a)
+  expect(db.query('SELECT count(*) AS n FROM sessions').get()).toEqual({ n: 0 })
+  const plan = db.query('EXPLAIN QUERY PLAN DELETE FROM sessions WHERE moved_to = ?1').all('x')
+  expect(JSON.stringify(plan)).toContain('sessions_by_target')
+  db.close()
+  await store.close()
+})
+
 test('reopening the same file keeps the records', async () => {
   const path = dbPath()
   const k = storeKey(generateId())
