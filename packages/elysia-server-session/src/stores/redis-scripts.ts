@@ -44,7 +44,11 @@ local function map(all)
 end
 `
 
-/** ARGV: P, now. The live record's flat HGETALL (a pointer's target, plus `_m`), else nil. */
+/**
+ * ARGV: P, now. The live record's flat HGETALL (a pointer's target, plus `_m`), else nil. A pointer
+ * counts only while its target names it in `_o`: one the record no longer names (renamed again,
+ * or left behind by a deletion that could not reach it) opens nothing.
+ */
 export const GET = script(`${HELPERS}
 local now = tonumber(ARGV[2])
 local all = redis.call('HGETALL', KEYS[1])
@@ -52,7 +56,8 @@ local t = map(all)
 if t._m then
   if not live(t._p, now) then return false end
   local target = redis.call('HGETALL', P .. t._m)
-  if not live(map(target)._e, now) then return false end
+  local m = map(target)
+  if not live(m._e, now) or m._o ~= string.sub(KEYS[1], #P + 1) then return false end
   target[#target + 1] = '_m'
   target[#target + 1] = t._m
   return target

@@ -10,7 +10,8 @@
  * the data's size is the sum of `"key":value` texts plus braces and commas: the bytes `encodeData`
  * counts. `increment` checks that the stored text is a JSON number and adds in Lua, in doubles as JS
  * does. A rename's grace pointer is a hash with `_m` (target) and `_p` (deadline) and no `_e`, so no
- * write finds it live; the record names it in `_o`, so that deleting the record deletes it too. A subject's index is a SET at `prefix + 'subject:' + subject`.
+ * write finds it live; the record names it in `_o`, so that deleting the record deletes it too, and a
+ * pointer the record does not name opens nothing. A subject's index is a SET at `prefix + 'subject:' + subject`.
  *
  * Every write is one script (EVALSHA, EVAL on NOSCRIPT): atomic without MULTI on the shared,
  * auto-pipelined connection. Scripts compare `_e` with the caller's `now`; keys also get a native TTL

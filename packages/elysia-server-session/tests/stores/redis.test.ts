@@ -68,6 +68,20 @@ describe.skipIf(!ready)('redis store specifics', () => {
     await store.close()
   })
 
+  test('a pointer opens its record only while the record names it', async () => {
+    const p = prefix()
+    const store = redisStore({ url: REDIS_URL, prefix: p })
+    const client = admin()
+    const [target, stray] = [key(), key()]
+    await store.create(target, record({ views: 1 }), 1000)
+    // A pointer hash the record does not name in _o (left behind, or forged into Redis).
+    await client.send('HSET', [p + stray, '_m', target, '_p', String(T0 + HOUR), '_c', String(T0), '_l', String(T0)])
+    expect(await store.get(stray, T0 + 1)).toBeUndefined()
+    expect((await store.get(target, T0 + 1))?.data).toEqual({ views: 1 })
+    client.close()
+    await store.close()
+  })
+
   test('native TTLs follow expiresAt - now of each write (1 s of slack at most)', async () => {
     const p = prefix()
     const store = redisStore({ url: REDIS_URL, prefix: p })
