@@ -103,23 +103,33 @@ export type ResolvedSessionOptions = Required<SessionOptions> & {
 
 export const MIN_SECRET_LENGTH = 32
 
+/**
+ * The default of every optional number and switch: the one place they are written (the README
+ * and the server's settings quote this object).
+ * @example
+ * session({ store, secrets, idleTimeout: sessionDefaults.idleTimeout * 2 })
+ */
+export const sessionDefaults = {
+  cookieName: 'id',
+  secure: 'auto',
+  hostPrefix: true,
+  trustProxy: 0,
+  idleTimeout: 1800,
+  absoluteTimeout: 86_400,
+  touchInterval: 60,
+  renewalGrace: 30,
+  renewAfter: 3600,
+  maxBytes: 16_384,
+} as const satisfies Partial<SessionOptions>
+
 /** Defaults applied and every value checked; throws a `TypeError` that names the bad option. */
 export function resolveSessionOptions(options: SessionOptions): ResolvedSessionOptions {
   const resolved = {
-    cookieName: 'id',
-    secure: 'auto' as const,
-    hostPrefix: true,
-    trustProxy: 0,
+    ...sessionDefaults,
     flood: {},
     csrf: {},
     onEvent: () => {},
     validate: () => true,
-    idleTimeout: 1800,
-    absoluteTimeout: 86_400,
-    touchInterval: 60,
-    renewalGrace: 30,
-    renewAfter: 3600,
-    maxBytes: 16_384,
     now: Date.now,
     logger: console,
     ...options,

@@ -54,7 +54,7 @@ export interface SessionEngine {
   csrfToken(state: SessionState): Promise<string>
 }
 
-/** The state behind a session, for the manager that created it (not part of the public API). */
+/** The state behind a session, for the manager that created it (not part of the public API). @internal */
 export let stateOf: (session: Session<any>) => SessionState | undefined
 
 export class Session<T extends SessionData = SessionData> {

@@ -1,0 +1,19 @@
+import { expect, test } from 'bun:test'
+import { memoryStore, sessionDefaults } from '../src'
+import { resolveSessionOptions } from '../src/options'
+
+const secrets = ['a-secret-of-at-least-thirty-two-characters']
+
+test('sessionDefaults is what an option left out becomes', () => {
+  const resolved = resolveSessionOptions({ store: memoryStore({ pruneIntervalMs: 0 }), secrets })
+  expect(resolved).toMatchObject(sessionDefaults)
+  expect(resolved.idleMs).toBe(sessionDefaults.idleTimeout * 1000)
+  expect(resolved.graceMs).toBe(sessionDefaults.renewalGrace * 1000)
+})
+
+test('an option given wins over its default', () => {
+  const resolved = resolveSessionOptions({ store: memoryStore({ pruneIntervalMs: 0 }), secrets, idleTimeout: 60, cookieName: 'sid' })
+  expect(resolved.idleTimeout).toBe(60)
+  expect(resolved.cookieName).toBe('sid')
+  expect(resolved.absoluteTimeout).toBe(sessionDefaults.absoluteTimeout)
+})
