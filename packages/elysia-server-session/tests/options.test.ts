@@ -17,3 +17,12 @@ test('an option given wins over its default', () => {
   expect(resolved.cookieName).toBe('sid')
   expect(resolved.absoluteTimeout).toBe(sessionDefaults.absoluteTimeout)
 })
+
+test("the README's options table quotes sessionDefaults, every one of them", async () => {
+  const readme = await Bun.file(new URL('../README.md', import.meta.url)).text()
+  const section = readme.slice(readme.indexOf('\n## Options'), readme.indexOf('\n## Recipes'))
+  const quoted = Object.fromEntries(
+    [...section.matchAll(/^\| `(\w+)` \| `([^`]+)` \|/gm)].map(([, name, value]) => [name, value!.replace(/^'(.*)'$/, '$1')])
+  )
+  expect(quoted).toEqual(Object.fromEntries(Object.entries(sessionDefaults).map(([name, value]) => [name, String(value)])))
+})
