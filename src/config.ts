@@ -58,19 +58,19 @@ export const SETTINGS = {
   floodThreshold: {
     env: 'SESSION_FLOOD_THRESHOLD',
     flag: '--session-flood-threshold',
-    default: '600',
+    default: String(sessionDefaults.flood.threshold),
     help: 'new sessions plus bad cookies per client address per window past which a flood is logged and counted (0 turns it off)',
   },
   floodWindow: {
     env: 'SESSION_FLOOD_WINDOW',
     flag: '--session-flood-window',
-    default: '60',
+    default: String(sessionDefaults.flood.windowSeconds),
     help: 'seconds of the flood-counting window',
   },
   floodBlock: {
     env: 'SESSION_FLOOD_BLOCK',
     flag: '--session-flood-block',
-    default: '0',
+    default: String(sessionDefaults.flood.blockSeconds),
     help: 'opt-in blocking: seconds an address that sent more bad (forged, malformed) cookies than the threshold is served without new sessions; 0 never blocks',
   },
   logFormat: { env: 'LOG_FORMAT', flag: '--log-format', default: 'pretty', help: 'pretty | json' },

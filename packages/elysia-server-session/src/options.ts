@@ -3,7 +3,7 @@
  * The session layer's options, their defaults, and their validation.
  */
 import type { CsrfOptions, CsrfReason } from './csrf'
-import type { FloodOptions } from './flood'
+import { FLOOD_DEFAULTS, type FloodOptions } from './flood'
 import type { SessionData, SessionStore } from './store'
 
 export type SessionLogger = {
@@ -120,13 +120,14 @@ export const sessionDefaults = {
   renewalGrace: 30,
   renewAfter: 3600,
   maxBytes: 16_384,
+  /** Detect floods, never block: see `FloodOptions`. */
+  flood: FLOOD_DEFAULTS,
 } as const satisfies Partial<SessionOptions>
 
 /** Defaults applied and every value checked; throws a `TypeError` that names the bad option. */
 export function resolveSessionOptions(options: SessionOptions): ResolvedSessionOptions {
   const resolved = {
     ...sessionDefaults,
-    flood: {},
     csrf: {},
     onEvent: () => {},
     validate: () => true,
