@@ -5,21 +5,12 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { SessionTooLargeError, SessionValueError } from '../errors'
-import { storeKey } from '../ids'
 import { capabilityMethods, hasCapability, type FullSessionStore, type StoreCapability } from '../capabilities'
-import type { SessionRecord, SessionStore } from '../store'
+import type { SessionStore } from '../store'
+import { capabilityConformance } from './capability-conformance'
+import { HOUR, MAX, T0, key, record, write } from './fixtures'
 
-const T0 = 1_700_000_000_000
-const HOUR = 3_600_000
-const MAX = 16_384
-
-export function record(data: SessionRecord['data'], at = T0, expiresAt = at + HOUR, extra: Partial<SessionRecord> = {}): SessionRecord {
-  return { data, createdAt: at, lastSeenAt: at, expiresAt, renewedAt: at, ...extra }
-}
-
-let counter = 0
-/** A distinct store key per call, shaped like the real ones. */
-export const key = () => storeKey(`conformance-${process.pid}-${Date.now()}-${counter++}`)
+export { key, record } from './fixtures'
 
 export type ConformanceOptions = {
   /** The capabilities the store has, each tested by its own tests. @default all of them */
@@ -34,8 +25,6 @@ const allCapabilities = Object.keys(capabilityMethods) as StoreCapability[]
  */
 export function storeConformance(name: string, open: () => Promise<SessionStore> | SessionStore, options: ConformanceOptions = {}) {
   const declared = new Set(options.capabilities ?? allCapabilities)
-  /** `test` for a declared capability, skipped (and listed as skipped) for the others. */
-  const withCapability = (capability: StoreCapability) => test.if(declared.has(capability))
   describe(`${name} store conformance`, () => {
     // Capability methods are called only in tests of declared capabilities, which the first test checks.
     let store: FullSessionStore
@@ -50,7 +39,6 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       const present = allCapabilities.filter((capability) => hasCapability(store, capability))
       expect(present).toEqual(allCapabilities.filter((capability) => declared.has(capability)))
     })
-    const write = (at: number, expiresAt = at + HOUR) => ({ now: at, expiresAt, maxBytes: MAX })
 
     test('a missing key is no session, not an error', async () => {
       expect(await store.get(key(), T0)).toBeUndefined()
@@ -188,35 +176,6 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.get(to, T0 + 1200)).toBeUndefined()
     })
 
-    withCapability('subjects')('subjects: bound at create or by update, listed newest first, revoked all at once', async () => {
-      const [a, b, c, other] = [key(), key(), key(), key()]
-      await store.create(a, record({ n: 1 }, T0, T0 + HOUR, { subject: 'alice', userAgent: 'Firefox' }), MAX)
-      await store.create(b, record({ n: 2 }, T0 + 5, T0 + HOUR, { subject: 'alice' }), MAX)
-      await store.create(c, record({ n: 3 }, T0, T0 + 10, { subject: 'alice' }), MAX) // expires first
-      await store.create(other, record({ n: 4 }), MAX)
-      await store.update(other, { set: {}, unset: [], subject: 'bob' }, write(T0 + 1))
-      expect(await store.listSubject('alice', T0 + 20)).toEqual([
-        { key: b, createdAt: T0 + 5, lastSeenAt: T0 + 5, expiresAt: T0 + HOUR },
-        { key: a, createdAt: T0, lastSeenAt: T0, expiresAt: T0 + HOUR, userAgent: 'Firefox' },
-      ])
-      expect((await store.listSubject('bob', T0 + 20)).map((s) => s.key)).toEqual([other])
-      expect((await store.get(other, T0 + 2))?.subject).toBe('bob')
-      await store.update(other, { set: { x: 1 }, unset: [], subject: null }, write(T0 + 3))
-      expect(await store.listSubject('bob', T0 + 20)).toEqual([])
-      expect((await store.get(other, T0 + 4))?.subject).toBeUndefined()
-      expect(await store.destroySubject('alice')).toBeGreaterThanOrEqual(2)
-      for (const k of [a, b]) expect(await store.get(k, T0 + 6)).toBeUndefined()
-      expect(await store.get(other, T0 + 6)).toBeDefined()
-      expect(await store.destroySubject('nobody')).toBe(0)
-    })
-
-    withCapability('destroyAll')('destroyAll deletes every session', async () => {
-      const keys = [key(), key(), key()]
-      for (const k of keys) await store.create(k, record({}), MAX)
-      expect(await store.destroyAll()).toBeGreaterThanOrEqual(3)
-      for (const k of keys) expect(await store.get(k, T0)).toBeUndefined()
-    })
-
     test('destroy deletes; destroying a missing record is not an error', async () => {
       const k = key()
       await store.create(k, record({ a: 1 }), MAX)
@@ -224,19 +183,6 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.get(k, T0)).toBeUndefined()
       await store.destroy(k)
       await store.destroy(key())
-    })
-
-    withCapability('prune')('prune deletes expired records only, at most `limit` at a time', async () => {
-      const live = key()
-      await store.create(live, record({ live: true }, T0, T0 + HOUR), MAX)
-      const dead = [key(), key(), key()]
-      for (const k of dead) await store.create(k, record({ dead: true }, T0, T0 + 10), MAX)
-      const first = await store.prune(T0 + 20, 2)
-      const second = await store.prune(T0 + 20, 2)
-      // Engines with native expiry (Redis) may report 0: the records are gone either way.
-      expect(first + second === 3 || first + second === 0).toBe(true)
-      for (const k of dead) expect(await store.get(k, T0 + 5)).toBeUndefined()
-      expect(await store.get(live, T0 + 20)).toEqual(record({ live: true }, T0, T0 + HOUR))
     })
 
     test('data over maxBytes is refused at create and at update, nothing changed', async () => {
@@ -250,15 +196,7 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.get(k, T0 + 2)).toEqual(record({ small: 1 }))
     })
 
-    withCapability('stats')('stats counts live records, and expired ones not yet pruned', async () => {
-      await store.create(key(), record({ a: 1 }, T0, T0 + HOUR), MAX)
-      await store.create(key(), record({ b: 1 }, T0, T0 + HOUR), MAX)
-      await store.create(key(), record({ c: 1 }, T0, T0 + 10), MAX)
-      const stats = await store.stats(T0 + 20)
-      expect(stats.live).toBe(2)
-      // Engines with native expiry (Redis) no longer hold the expired record.
-      expect(stats.expired === 1 || stats.expired === 0).toBe(true)
-    })
+    capabilityConformance(() => store, declared)
 
     test('ping answers (when the store has one)', async () => {
       await store.ping?.()
