@@ -2,7 +2,7 @@
  * @module options
  * The session layer's options, their defaults, and their validation.
  */
-import type { CsrfOptions, CsrfReason } from './csrf'
+import { csrfDefaults, type CsrfOptions, type CsrfReason } from './csrf'
 import { FLOOD_DEFAULTS, type FloodOptions } from './flood'
 import type { SessionData, SessionStore } from './store'
 
@@ -122,13 +122,14 @@ export const sessionDefaults = {
   maxBytes: 16_384,
   /** Detect floods, never block: see `FloodOptions`. */
   flood: FLOOD_DEFAULTS,
+  /** The origin check on, tokens off: see `CsrfOptions`. */
+  csrf: csrfDefaults,
 } as const satisfies Partial<SessionOptions>
 
 /** Defaults applied and every value checked; throws a `TypeError` that names the bad option. */
 export function resolveSessionOptions(options: SessionOptions): ResolvedSessionOptions {
   const resolved = {
     ...sessionDefaults,
-    csrf: {},
     onEvent: () => {},
     validate: () => true,
     now: Date.now,
