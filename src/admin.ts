@@ -9,7 +9,7 @@ import { Database } from 'bun:sqlite'
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ConfigError } from './config'
-import type { SessionStore } from 'elysia-server-session'
+import { requireCapability, type SessionStore } from 'elysia-server-session'
 
 export const ADMIN_USAGE = [
   'session-counter sessions stats                 records live and expired, storage used',
@@ -61,20 +61,24 @@ export function backupSqlite(database: string, file: string): string {
 export async function runAdminCommand(command: Exclude<AdminCommand, { command: 'backup' }>, store: SessionStore, now = Date.now()): Promise<string> {
   switch (command.command) {
     case 'stats': {
-      const { live, expired, bytes } = await store.stats(now)
+      const { live, expired, bytes } = await requireCapability(store, 'stats', 'sessions stats').stats(now)
       const size = bytes === undefined ? '' : `, ${bytes} bytes stored`
       return `${live} live sessions, ${expired} expired not yet pruned${size}`
     }
     case 'prune': {
+      const prunable = requireCapability(store, 'prune', 'sessions prune')
       let pruned = 0
       for (;;) {
-        const batch = await store.prune(now, 1000)
+        const batch = await prunable.prune(now, 1000)
         pruned += batch
         if (batch < 1000) return `pruned ${pruned} expired sessions`
       }
     }
     case 'revoke': {
-      const revoked = 'all' in command ? await store.destroyAll() : await store.destroySubject(command.subject)
+      const revoked =
+        'all' in command
+          ? await requireCapability(store, 'destroyAll', 'sessions revoke --all').destroyAll()
+          : await requireCapability(store, 'subjects', 'sessions revoke --subject').destroySubject(command.subject)
       return `revoked ${revoked} sessions`
     }
   }

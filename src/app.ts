@@ -5,12 +5,12 @@
  */
 import { Elysia } from 'elysia'
 import { createServerMetrics, instrumentStore, requestObserver, type ServerMetrics } from './observability'
-import { describeFault, session, SessionStoreError, type SessionOptions, type SessionStore } from 'elysia-server-session'
+import { describeFault, session, SessionStoreError, type SessionOptions, type FullSessionStore } from 'elysia-server-session'
 
 export type CounterData = { views: number }
 
 export type AppOptions = Omit<SessionOptions, 'store' | 'logger'> & {
-  store: SessionStore
+  store: FullSessionStore
   /** One line per warning or error; `debug`, when given, one line per request. @default console */
   log?: { warn(message: string): void; error(message: string): void; debug?(message: string): void }
   /** Where counters go; created here when not given. */

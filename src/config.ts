@@ -6,6 +6,7 @@
  */
 import { ADMIN_USAGE } from './admin'
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './log'
+import { sessionDefaults } from 'elysia-server-session'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -41,35 +42,35 @@ export const SETTINGS = {
     default: '',
     help: 'comma-separated signing secrets, each >= 32 characters; the first signs, all verify. Unset outside production: generated and kept beside the database',
   },
-  cookieName: { env: 'SESSION_COOKIE_NAME', flag: '--session-cookie-name', default: 'id', help: 'session cookie name' },
+  cookieName: { env: 'SESSION_COOKIE_NAME', flag: '--session-cookie-name', default: sessionDefaults.cookieName, help: 'session cookie name' },
   secure: {
     env: 'SESSION_COOKIE_SECURE',
     flag: '--session-cookie-secure',
-    default: 'auto',
+    default: String(sessionDefaults.secure),
     help: 'auto (Secure over https) | true (never sent over plain http) | force | false',
   },
   trustProxy: {
     env: 'TRUST_PROXY',
     flag: '--trust-proxy',
-    default: '0',
+    default: String(sessionDefaults.trustProxy),
     help: 'number of reverse proxies to trust for X-Forwarded-For and X-Forwarded-Proto (0: trust none)',
   },
   floodThreshold: {
     env: 'SESSION_FLOOD_THRESHOLD',
     flag: '--session-flood-threshold',
-    default: '600',
+    default: String(sessionDefaults.flood.threshold),
     help: 'new sessions plus bad cookies per client address per window past which a flood is logged and counted (0 turns it off)',
   },
   floodWindow: {
     env: 'SESSION_FLOOD_WINDOW',
     flag: '--session-flood-window',
-    default: '60',
+    default: String(sessionDefaults.flood.windowSeconds),
     help: 'seconds of the flood-counting window',
   },
   floodBlock: {
     env: 'SESSION_FLOOD_BLOCK',
     flag: '--session-flood-block',
-    default: '0',
+    default: String(sessionDefaults.flood.blockSeconds),
     help: 'opt-in blocking: seconds an address that sent more bad (forged, malformed) cookies than the threshold is served without new sessions; 0 never blocks',
   },
   logFormat: { env: 'LOG_FORMAT', flag: '--log-format', default: 'pretty', help: 'pretty | json' },
@@ -89,25 +90,25 @@ export const SETTINGS = {
   idleTimeout: {
     env: 'SESSION_IDLE_TIMEOUT',
     flag: '--session-idle-timeout',
-    default: '1800',
+    default: String(sessionDefaults.idleTimeout),
     help: 'seconds of inactivity before a session expires',
   },
   absoluteTimeout: {
     env: 'SESSION_ABSOLUTE_TIMEOUT',
     flag: '--session-absolute-timeout',
-    default: '86400',
+    default: String(sessionDefaults.absoluteTimeout),
     help: 'seconds after creation before a session expires, however active',
   },
   touchInterval: {
     env: 'SESSION_TOUCH_INTERVAL',
     flag: '--session-touch-interval',
-    default: '60',
+    default: String(sessionDefaults.touchInterval),
     help: 'the idle deadline and the cookie are refreshed at most this often (seconds; at most half the idle timeout)',
   },
   maxBytes: {
     env: 'SESSION_MAX_BYTES',
     flag: '--session-max-bytes',
-    default: '16384',
+    default: String(sessionDefaults.maxBytes),
     help: 'largest serialised session, in bytes',
   },
   pruneInterval: {

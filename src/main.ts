@@ -13,7 +13,7 @@ import { ConfigError, helpText, parseConfig, type Config } from './config'
 import { createLogger, type Logger } from './log'
 import { createServerMetrics, serveMetrics } from './observability'
 import { checkSecrets, generateSecret, resolveSecrets } from './secrets'
-import { memoryStore, redisStore, sqliteStore, type SessionStore } from 'elysia-server-session'
+import { memoryStore, redisStore, sqliteStore, type FullSessionStore } from 'elysia-server-session'
 
 let log: Logger = createLogger()
 
@@ -29,7 +29,7 @@ function fail(message: string): never {
   process.exit(2)
 }
 
-function openStore(config: Config, logger: Logger, onPruned?: (count: number) => void): SessionStore {
+function openStore(config: Config, logger: Logger, onPruned?: (count: number) => void): FullSessionStore {
   const common = { pruneIntervalMs: config.pruneInterval * 1000, warn: logger.warn, onPruned }
   if (config.store === 'memory') return memoryStore(common)
   if (config.store === 'redis') return redisStore({ url: config.redisUrl, prefix: config.redisPrefix, warn: logger.warn })

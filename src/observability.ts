@@ -5,7 +5,7 @@
  * listener of its own (`serveMetrics`), never on the public one.
  */
 import { Elysia } from 'elysia'
-import type { SessionEvent, SessionStore } from 'elysia-server-session'
+import type { FullSessionStore, SessionEvent } from 'elysia-server-session'
 import { Counter, Gauge, Histogram, renderMetrics } from './metrics'
 
 export type ServerMetrics = ReturnType<typeof createServerMetrics>
@@ -76,7 +76,7 @@ export function serveMetrics(metrics: ServerMetrics, options: { port: number; ho
 const TIMED = ['get', 'create', 'update', 'increment', 'touch', 'rename', 'destroy', 'prune', 'ping'] as const
 
 /** The same store, each operation's latency observed (failures included). */
-export function instrumentStore(store: SessionStore, latency: Histogram): SessionStore {
+export function instrumentStore<S extends FullSessionStore>(store: S, latency: Histogram): S {
   const timed: Record<string, unknown> = Object.create(store)
   for (const operation of TIMED) {
     const original = store[operation].bind(store) as (...args: unknown[]) => Promise<unknown>
@@ -91,7 +91,7 @@ export function instrumentStore(store: SessionStore, latency: Histogram): Sessio
       }
     }
   }
-  return timed as unknown as SessionStore
+  return timed as unknown as S
 }
 
 /** Counts every answer by route and status; with `debug`, logs one line per request. */

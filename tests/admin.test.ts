@@ -4,8 +4,9 @@
  */
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { redisStore, sqliteStore, storeKey, type SessionStore } from 'elysia-server-session'
+import { redisStore, sqliteStore, storeKey, type FullSessionStore } from 'elysia-server-session'
 import { Database } from 'bun:sqlite'
+import { runAdminCommand } from '../src/admin'
 import { buildBinary, client, idOf, startServer, tempDir, SECRET } from './helpers'
 import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from '../packages/elysia-server-session/tests/redis-helpers'
 
@@ -21,7 +22,7 @@ function run(args: string[], env: Record<string, string> = {}) {
 }
 
 /** Two sessions of alice, one of bob, one anonymous, one expired: written through the library. */
-async function seed(store: SessionStore) {
+async function seed(store: FullSessionStore) {
   const now = Date.now()
   const record = (expiresAt: number, subject?: string) => ({ data: { views: 1 }, createdAt: now, lastSeenAt: now, expiresAt, renewedAt: now, subject })
   await store.create('alice-1', record(now + 600_000, 'alice'), 1000)
@@ -121,4 +122,12 @@ test('secret generate prints a fresh 64-character secret each time', () => {
   const [a, b] = [run(['secret', 'generate']).out, run(['secret', 'generate']).out]
   expect(a).toMatch(/^[A-Za-z0-9_-]{64}$/)
   expect(a).not.toBe(b)
+})
+
+test('a command on a store without its capability is a clear error, not a crash', async () => {
+  const core = { get: async () => undefined } as unknown as FullSessionStore // a store with no capability
+  await expect(runAdminCommand({ command: 'stats', rest: [] }, core)).rejects.toThrow('sessions stats: the store lacks the stats capability (stats)')
+  await expect(runAdminCommand({ command: 'prune', rest: [] }, core)).rejects.toThrow('sessions prune: the store lacks the prune capability (prune)')
+  await expect(runAdminCommand({ command: 'revoke', all: true, rest: [] }, core)).rejects.toThrow('the store lacks the destroyAll capability')
+  await expect(runAdminCommand({ command: 'revoke', subject: 'u1', rest: [] }, core)).rejects.toThrow('the store lacks the subjects capability')
 })

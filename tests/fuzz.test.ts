@@ -7,7 +7,7 @@ import { Database } from 'bun:sqlite'
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
-import { redisStore, sqliteStore, generateId, storeKey, sign, type SessionStore } from 'elysia-server-session'
+import { redisStore, sqliteStore, generateId, storeKey, sign, type FullSessionStore } from 'elysia-server-session'
 import { RedisClient } from 'bun'
 import { SECRET, cookieOf, handleWith, idOf, tempDir } from './helpers'
 import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from '../packages/elysia-server-session/tests/redis-helpers'
@@ -17,7 +17,7 @@ const path = join(dir, 'fuzz.db')
 const inner = sqliteStore({ path, pruneIntervalMs: 0 })
 afterAll(() => inner.close())
 const writes: string[] = []
-const store: SessionStore = Object.assign(Object.create(inner), {
+const store: FullSessionStore = Object.assign(Object.create(inner), {
   ...Object.fromEntries(
     (['create', 'update', 'increment', 'touch', 'rename', 'destroy'] as const).map((name) => [
       name,

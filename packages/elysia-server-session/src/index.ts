@@ -18,4 +18,14 @@ export { sign, unsign } from './signing'
 export { generateId, storeKey } from './ids'
 export { subjectSessions, type SubjectSessions } from './subjects'
 export type { SessionSummary, StoreStats } from './store'
-export { MIN_SECRET_LENGTH } from './options'
+export { hasCapability, requireCapability, capabilityMethods } from './capabilities'
+export type {
+  FullSessionStore,
+  StoreCapability,
+  StoreCapabilities,
+  SubjectsCapability,
+  PruneCapability,
+  StatsCapability,
+  DestroyAllCapability,
+} from './capabilities'
+export { MIN_SECRET_LENGTH, sessionDefaults } from './options'

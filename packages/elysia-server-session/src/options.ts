@@ -2,8 +2,8 @@
  * @module options
  * The session layer's options, their defaults, and their validation.
  */
-import type { CsrfOptions, CsrfReason } from './csrf'
-import type { FloodOptions } from './flood'
+import { csrfDefaults, type CsrfOptions, type CsrfReason } from './csrf'
+import { FLOOD_DEFAULTS, type FloodOptions } from './flood'
 import type { SessionData, SessionStore } from './store'
 
 export type SessionLogger = {
@@ -105,23 +105,35 @@ export type ResolvedSessionOptions = Required<SessionOptions> & {
 
 export const MIN_SECRET_LENGTH = 32
 
+/**
+ * The default of every optional number and switch: the one place they are written (the README
+ * and the server's settings quote this object).
+ * @example
+ * session({ store, secrets, idleTimeout: sessionDefaults.idleTimeout * 2 })
+ */
+export const sessionDefaults = {
+  cookieName: 'id',
+  secure: 'auto',
+  hostPrefix: true,
+  trustProxy: 0,
+  idleTimeout: 1800,
+  absoluteTimeout: 86_400,
+  touchInterval: 60,
+  renewalGrace: 30,
+  renewAfter: 3600,
+  maxBytes: 16_384,
+  /** Detect floods, never block: see `FloodOptions`. */
+  flood: FLOOD_DEFAULTS,
+  /** The origin check on, tokens off: see `CsrfOptions`. */
+  csrf: csrfDefaults,
+} as const satisfies Partial<SessionOptions>
+
 /** Defaults applied and every value checked; throws a `TypeError` that names the bad option. */
 export function resolveSessionOptions(options: SessionOptions): ResolvedSessionOptions {
   const resolved = {
-    cookieName: 'id',
-    secure: 'auto' as const,
-    hostPrefix: true,
-    trustProxy: 0,
-    flood: {},
-    csrf: {},
+    ...sessionDefaults,
     onEvent: () => {},
     validate: () => true,
-    idleTimeout: 1800,
-    absoluteTimeout: 86_400,
-    touchInterval: 60,
-    renewalGrace: 30,
-    renewAfter: 3600,
-    maxBytes: 16_384,
     now: Date.now,
     logger: console,
     ...options,

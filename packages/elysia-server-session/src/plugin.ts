@@ -22,7 +22,7 @@ import type { SessionData } from './store'
  *
  * @example
  * import { Elysia } from 'elysia'
- * import { session, sqliteStore } from './session'
+ * import { session, sqliteStore } from 'elysia-server-session'
  *
  * type Data = { views: number; userId?: string }
  * const app = new Elysia()

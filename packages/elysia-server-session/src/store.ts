@@ -6,7 +6,8 @@
  * Keys are SHA-256 digests of session IDs (see `ids.ts`), never IDs. All times are epoch
  * milliseconds handed in by the caller, so that one injectable clock governs expiry everywhere.
  *
- * The contract, for every method:
+ * The core contract (`SessionStore`) is what a request needs; `capabilities.ts` holds the optional
+ * rest. For every method:
  * - A record that is missing or expired (`expiresAt <= now`) is "no session": `undefined` or
  *   `false`, never an error. (Tampered cookies never reach a store: the caller rejects them.)
  * - A thrown error means a system fault (disk full, lock timeout, connection lost). The caller
@@ -72,7 +73,7 @@ export type WriteOptions = {
   maxBytes: number
 }
 
-/** What `stats` reports. */
+/** What `stats` (the stats capability) reports. */
 export type StoreStats = {
   /** Records not expired at `now`. */
   live: number
@@ -82,6 +83,10 @@ export type StoreStats = {
   bytes?: number
 }
 
+/**
+ * The core: what a request needs. Everything else a store may offer (subjects, prune, stats,
+ * destroy-all) is an optional capability in `capabilities.ts`, looked for where it is used.
+ */
 export interface SessionStore {
   /** The record at `key`, or `undefined` when it is missing or expired at `now`. */
   get(key: string, now: number): Promise<SessionRecord | undefined>
@@ -125,36 +130,13 @@ export interface SessionStore {
    */
   destroy(key: string): Promise<void>
 
-  /** The live sessions bound to `subject`, most recently seen first. */
-  listSubject(subject: string, now: number): Promise<SessionSummary[]>
-
-  /**
-   * Deletes every session bound to `subject` ("log out everywhere") and their grace pointers, in
-   * one atomic step. @returns how many sessions (pointers are not counted).
-   */
-  destroySubject(subject: string): Promise<number>
-
-  /** Deletes every session. @returns how many records it deleted. */
-  destroyAll(): Promise<number>
-
-  /** Deletes up to `limit` records expired at `now`. @returns how many it deleted. */
-  prune(now: number, limit: number): Promise<number>
-
-  /**
-   * Counts for operators (`sessions stats`, the `sessions_stored` metric); `live` counts records,
-   * never grace pointers. May scan: never on the request path, and a gauge refreshes from it on a
-   * timer rather than per scrape. A scan that would hold the event loop runs off it (the SQLite
-   * store counts on its worker thread).
-   */
-  stats(now: number): Promise<StoreStats>
-
   /**
    * Resolves when the engine answers and can write; throws when it cannot (readiness checks), with
    * the engine's error (its `code`, e.g. SQLITE_FULL, WRONGPASS). Cheap enough for every probe:
-   * engines judge writes by recent outcomes or a bounded probe, never a scan.
+   * engines judge writes by recent outcomes or a bounded probe, never a scan. Absent: always ready.
    */
-  ping(): Promise<void>
+  ping?(): Promise<void>
 
-  /** Stops timers and releases the engine. Pending writes finish first. */
-  close(): Promise<void>
+  /** Stops timers and releases the engine. Pending writes finish first. Absent: nothing to release. */
+  close?(): Promise<void>
 }

@@ -4,6 +4,7 @@
  * Sessions join a subject through `session.setSubject(userId)`, usually right after login and
  * `regenerate()`.
  */
+import { requireCapability } from './capabilities'
 import type { SessionStore, SessionSummary } from './store'
 
 export type SubjectSessions = {
@@ -16,12 +17,15 @@ export type SubjectSessions = {
 }
 
 /**
+ * Needs a store with the subjects capability (every bundled store has it): without it, this
+ * throws a `TypeError` at once, at start-up rather than at the first request.
  * @example
  * const devices = subjectSessions(store)
  * app.get('/devices', ({ session }) => devices.list(session.subject!))
  * app.post('/logout-everywhere', ({ session }) => devices.revokeAll(session.subject!))
  */
-export function subjectSessions(store: SessionStore, now: () => number = Date.now): SubjectSessions {
+export function subjectSessions(anyStore: SessionStore, now: () => number = Date.now): SubjectSessions {
+  const store = requireCapability(anyStore, 'subjects', 'subjectSessions')
   const list = (subject: string) => store.listSubject(subject, now())
   return {
     list,

@@ -4,13 +4,13 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
-import { memoryStore, session, type SessionEvent, type SessionOptions, type SessionStore } from '../src'
+import { memoryStore, session, type SessionEvent, type SessionOptions, type FullSessionStore } from '../src'
 import { OLD_SECRET, SECRET, client, handleWith } from './helpers'
 
 type Data = { note: string; user: string }
 const clock = { now: 1_700_000_000_000 }
 
-function setup(options: Partial<SessionOptions> = {}, store: SessionStore = memoryStore({ pruneIntervalMs: 0, now: () => clock.now })) {
+function setup(options: Partial<SessionOptions> = {}, store: FullSessionStore = memoryStore({ pruneIntervalMs: 0, now: () => clock.now })) {
   const events: SessionEvent[] = []
   const app = new Elysia()
     .use(session<Data>({ store, secrets: [SECRET], now: () => clock.now, csrf: { token: true }, onEvent: (e) => events.push(e), ...options }))

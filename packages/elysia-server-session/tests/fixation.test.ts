@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { memoryStore, redisStore, session, sqliteStore, subjectSessions, type SessionStore } from '../src'
+import { memoryStore, redisStore, session, sqliteStore, subjectSessions, type FullSessionStore } from '../src'
 import { SECRET, client, cookieOf, handleWith, tempDir } from './helpers'
 import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from './redis-helpers'
 
@@ -17,13 +17,13 @@ const redisOk = await redisReady('fixation tests on Redis')
 afterAll(() => deleteKeys(`${RUN_PREFIX}fixation:`))
 let n = 0
 
-const stores: [string, () => SessionStore, boolean][] = [
+const stores: [string, () => FullSessionStore, boolean][] = [
   ['memory', () => memoryStore({ pruneIntervalMs: 0 }), true],
   ['sqlite', () => sqliteStore({ path: join(dir, `s${n++}.db`), pruneIntervalMs: 0 }), true],
   ['redis', () => redisStore({ url: REDIS_URL, prefix: `${RUN_PREFIX}fixation:${n++}:` }), redisOk],
 ]
 
-function setup(store: SessionStore) {
+function setup(store: FullSessionStore) {
   const clock = { now: 1_700_000_000_000 }
   const app = new Elysia()
     .use(session<Data>({ store, secrets: [SECRET], now: () => clock.now, renewAfter: 600, renewalGrace: 30 }))

@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
 import fc from 'fast-check'
-import { memoryStore, session, sign, generateId, type SessionEvent, type SessionOptions, type SessionStore } from '../src'
+import { memoryStore, session, sign, generateId, type SessionEvent, type SessionOptions, type FullSessionStore } from '../src'
 import { SECRET, client, cookieOf, handleWith } from './helpers'
 
 type Data = { views: number }
-const stores: SessionStore[] = []
+const stores: FullSessionStore[] = []
 afterAll(async () => {
   for (const store of stores) await store.close()
 })

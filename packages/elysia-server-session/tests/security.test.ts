@@ -1,13 +1,13 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { session, sqliteStore, type SessionEvent, type SessionOptions, type SessionStore } from '../src'
+import { session, sqliteStore, type SessionEvent, type SessionOptions, type FullSessionStore } from '../src'
 import { SECRET, client, cookieOf, handleWith, idOf, tempDir } from './helpers'
 
 type Data = { views: number }
 const dir = tempDir('security-')
 let n = 0
-const stores: SessionStore[] = []
+const stores: FullSessionStore[] = []
 afterAll(async () => {
   for (const store of stores) await store.close()
 })

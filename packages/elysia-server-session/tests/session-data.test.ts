@@ -6,13 +6,13 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { SessionCommittedError, session, sqliteStore, type SessionStore } from '../src'
+import { SessionCommittedError, session, sqliteStore, type FullSessionStore, type SessionStore } from '../src'
 import { SECRET, client, cookieOf, handleWith, tempDir } from './helpers'
 
 type Data = { views: number; note: string; cart: string[] }
 const dir = tempDir('session-data-')
 let n = 0
-const stores: SessionStore[] = []
+const stores: FullSessionStore[] = []
 afterAll(async () => {
   for (const store of stores) await store.close()
 })

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { memoryStore, redisStore, session, sqliteStore, subjectSessions, type SessionStore } from '../src'
+import { memoryStore, redisStore, session, sqliteStore, subjectSessions, type FullSessionStore } from '../src'
 import { SECRET, client, handleWith, tempDir } from './helpers'
 import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from './redis-helpers'
 
@@ -14,7 +14,7 @@ const dir = tempDir('subjects-')
 const redisOk = await redisReady('subject tests on Redis')
 afterAll(() => deleteKeys(`${RUN_PREFIX}subjects:`))
 
-const stores: [string, () => SessionStore, boolean][] = [
+const stores: [string, () => FullSessionStore, boolean][] = [
   ['memory', () => memoryStore({ pruneIntervalMs: 0 }), true],
   ['sqlite', () => sqliteStore({ path: join(dir, 'subjects.db'), pruneIntervalMs: 0 }), true],
   ['redis', () => redisStore({ url: REDIS_URL, prefix: `${RUN_PREFIX}subjects:` }), redisOk],

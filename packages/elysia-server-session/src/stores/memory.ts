@@ -3,7 +3,8 @@
  * A bounded in-process store with expiry: for tests and single-process development. Data dies
  * with the process, so it warns when started with NODE_ENV=production.
  */
-import type { SessionData, SessionRecord, SessionStore, SessionSummary, WriteOptions } from '../store'
+import type { SessionData, SessionRecord, SessionSummary, WriteOptions } from '../store'
+import type { FullSessionStore } from '../capabilities'
 import { addToField, applyChanges, decodeData, encodeData, startPruner } from './records'
 
 export type MemoryStoreOptions = {
@@ -32,7 +33,7 @@ type Entry = Omit<SessionRecord, 'data'> & { json: string; pointer?: string }
  * const store = memoryStore({ maxRecords: 1000 })
  * new Elysia().use(session({ store, secrets: [secret] }))
  */
-export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
+export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore {
   const { maxRecords = 10_000, pruneIntervalMs = 60_000, now = Date.now, warn = console.warn } = options
   if (Bun.env.NODE_ENV === 'production') {
     warn('memory session store in production: sessions are lost on restart and not shared')
@@ -65,7 +66,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return entries.delete(key)
   }
 
-  const store: SessionStore = {
+  const store: FullSessionStore = {
     async get(key, at) {
       const entry = entries.get(key)
       if (!entry || entry.expiresAt <= at) return undefined

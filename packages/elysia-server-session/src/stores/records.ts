@@ -4,7 +4,8 @@
  * size limit, the `increment` rule, decoding stored JSON, and pruning on a timer.
  */
 import { SessionTooLargeError, SessionValueError } from '../errors'
-import type { SessionChanges, SessionData, SessionStore } from '../store'
+import type { PruneCapability } from '../capabilities'
+import type { SessionChanges, SessionData } from '../store'
 
 /** The current data with the request's changed keys written over it. */
 export function applyChanges(current: SessionData, changes: SessionChanges): SessionData {
@@ -70,7 +71,7 @@ export type PrunerOptions = {
 }
 
 /** Deletes expired records in batches on an unref'd timer. @returns a function that stops it. */
-export function startPruner(store: Pick<SessionStore, 'prune'>, options: PrunerOptions): () => void {
+export function startPruner(store: PruneCapability, options: PrunerOptions): () => void {
   if (options.intervalMs <= 0) return () => {}
   let running = false
   const sweep = async () => {

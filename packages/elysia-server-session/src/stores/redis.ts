@@ -24,7 +24,8 @@
  */
 import { RedisClient } from 'bun'
 import { SessionTooLargeError, SessionValueError } from '../errors'
-import type { SessionData, SessionRecord, SessionStore, SessionSummary } from '../store'
+import type { SessionData, SessionRecord, SessionSummary } from '../store'
+import type { FullSessionStore } from '../capabilities'
 import { damagedRecordReporter, decodeData, encodeData } from './records'
 import { handshakeRefusal } from './redis-auth'
 import * as scripts from './redis-scripts'
@@ -70,7 +71,7 @@ const deadline = (expiresAt: number | undefined, at: number) =>
  * const store = redisStore({ url: process.env.REDIS_URL, prefix: 'myapp:sess:' })
  * new Elysia().use(session({ store, secrets: [process.env.SESSION_SECRET!] }))
  */
-export function redisStore(options: RedisStoreOptions = {}): SessionStore {
+export function redisStore(options: RedisStoreOptions = {}): FullSessionStore {
   const { url = Bun.env.REDIS_URL || 'redis://127.0.0.1:6379', prefix = 'sess:', commandTimeoutMs = 500, warn = console.warn } = options
   const client =
     options.client ??

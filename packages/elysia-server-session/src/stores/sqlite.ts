@@ -7,7 +7,8 @@
 import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { SessionData, SessionRecord, SessionStore, SessionSummary } from '../store'
+import type { SessionData, SessionRecord, SessionSummary } from '../store'
+import type { FullSessionStore } from '../capabilities'
 import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData, startPruner } from './records'
 import { createWriteBatcher } from './sqlite-batch'
 import { createRowCache } from './sqlite-cache'
@@ -63,7 +64,7 @@ const COLUMNS = 'data, created_at, last_seen_at, expires_at, renewed_at, subject
  * const store = sqliteStore({ path: './data/sessions.db' })
  * new Elysia().use(session({ store, secrets: [process.env.SESSION_SECRET!] }))
  */
-export function sqliteStore(options: SqliteStoreOptions): SessionStore {
+export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const { path, busyTimeoutMs = 5000, synchronous = 'NORMAL', pruneIntervalMs = 60_000 } = options
   const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200, cacheSize = 10_000 } = options
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -185,7 +186,7 @@ export function sqliteStore(options: SqliteStoreOptions): SessionStore {
     }
   }
 
-  const store: SessionStore = {
+  const store: FullSessionStore = {
     get(key, at) {
       // A cached row answers at once; anything else (a miss, a pointer) reads in the batch.
       if (!closed) {

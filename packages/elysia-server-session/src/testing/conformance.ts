@@ -1,34 +1,44 @@
 /**
- * The store contract (`store.ts`) as tests: every store runs this one suite.
- * `open` returns a fresh, empty store; `close` is called after each test.
+ * The store contract (`store.ts`) as tests: every store runs this one suite, the core always and
+ * each capability (`capabilities.ts`) it declares. `open` returns a fresh, empty store; `close`
+ * (when the store has one) is called after each test.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { SessionTooLargeError, SessionValueError } from '../errors'
-import { storeKey } from '../ids'
-import type { SessionRecord, SessionStore } from '../store'
+import { capabilityMethods, hasCapability, type FullSessionStore, type StoreCapability } from '../capabilities'
+import type { SessionStore } from '../store'
+import { capabilityConformance } from './capability-conformance'
+import { HOUR, MAX, T0, key, record, write } from './fixtures'
 
-const T0 = 1_700_000_000_000
-const HOUR = 3_600_000
-const MAX = 16_384
+export { key, record } from './fixtures'
 
-export function record(data: SessionRecord['data'], at = T0, expiresAt = at + HOUR, extra: Partial<SessionRecord> = {}): SessionRecord {
-  return { data, createdAt: at, lastSeenAt: at, expiresAt, renewedAt: at, ...extra }
+export type ConformanceOptions = {
+  /** The capabilities the store has, each tested by its own tests. @default all of them */
+  capabilities?: readonly StoreCapability[]
 }
 
-let counter = 0
-/** A distinct store key per call, shaped like the real ones. */
-export const key = () => storeKey(`conformance-${process.pid}-${Date.now()}-${counter++}`)
+const allCapabilities = Object.keys(capabilityMethods) as StoreCapability[]
 
-export function storeConformance(name: string, open: () => Promise<SessionStore> | SessionStore) {
+/**
+ * @example
+ * storeConformance('map', () => mapStore(), { capabilities: [] }) // the core only
+ */
+export function storeConformance(name: string, open: () => Promise<SessionStore> | SessionStore, options: ConformanceOptions = {}) {
+  const declared = new Set(options.capabilities ?? allCapabilities)
   describe(`${name} store conformance`, () => {
-    let store: SessionStore
+    // Capability methods are called only in tests of declared capabilities, which the first test checks.
+    let store: FullSessionStore
     beforeEach(async () => {
-      store = await open()
+      store = (await open()) as FullSessionStore
     })
     afterEach(async () => {
-      await store.close()
+      await store.close?.()
     })
-    const write = (at: number, expiresAt = at + HOUR) => ({ now: at, expiresAt, maxBytes: MAX })
+
+    test('has exactly the capabilities it declares (`capabilities` option)', () => {
+      const present = allCapabilities.filter((capability) => hasCapability(store, capability))
+      expect(present).toEqual(allCapabilities.filter((capability) => declared.has(capability)))
+    })
 
     test('a missing key is no session, not an error', async () => {
       expect(await store.get(key(), T0)).toBeUndefined()
@@ -87,7 +97,7 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.increment(k, 'views', 1, { now: T0 + 10, maxBytes: MAX })).toBe(2)
       expect(await store.update(k, { set: { b: 1 }, unset: [] }, { now: T0 + 20, maxBytes: MAX })).toEqual({ views: 2, b: 1 })
       expect(await store.get(k, T0 + 30)).toEqual(record({ views: 2, b: 1 }, T0, T0 + HOUR, { subject: 'carol' }))
-      expect((await store.listSubject('carol', T0 + 30)).map((s) => s.key)).toEqual([k])
+      if (declared.has('subjects')) expect((await store.listSubject('carol', T0 + 30)).map((s) => s.key)).toEqual([k])
     })
 
     test('parallel increments are exact and each sees its own value', async () => {
@@ -178,15 +188,6 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect((await store.get(to, T0 + 1010))?.data).toEqual({ views: 2 })
     })
 
-    test('a grace pointer is no record: stats count the record once, listSubject lists it once', async () => {
-      const from = key()
-      const to = key()
-      await store.create(from, record({ views: 1 }, T0, T0 + HOUR, { subject: 'dora' }), MAX)
-      await store.rename(from, to, T0 + 10, T0 + 1010)
-      expect((await store.stats(T0 + 20)).live).toBe(1)
-      expect((await store.listSubject('dora', T0 + 20)).map((s) => s.key)).toEqual([to])
-    })
-
     test('destroy deletes the record and its grace pointers in one step: the old key is free at once', async () => {
       const from = key()
       const to = key()
@@ -197,20 +198,6 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.get(to, T0 + 20)).toBeUndefined()
       await store.create(from, record({ fresh: true }, T0 + 20), MAX)
       expect((await store.get(from, T0 + 30))?.data).toEqual({ fresh: true })
-      expect((await store.stats(T0 + 30)).live).toBe(1)
-    })
-
-    test("destroySubject deletes the subject's records and their grace pointers", async () => {
-      const [from, to, other] = [key(), key(), key()]
-      await store.create(from, record({ views: 1 }, T0, T0 + HOUR, { subject: 'erin' }), MAX)
-      await store.create(other, record({ views: 2 }, T0, T0 + HOUR, { subject: 'frank' }), MAX)
-      await store.rename(from, to, T0 + 10, T0 + 5000)
-      expect(await store.destroySubject('erin')).toBe(1)
-      expect(await store.get(from, T0 + 20)).toBeUndefined()
-      expect(await store.get(to, T0 + 20)).toBeUndefined()
-      await store.create(from, record({ fresh: true }, T0 + 20), MAX)
-      expect((await store.get(from, T0 + 30))?.data).toEqual({ fresh: true })
-      expect((await store.get(other, T0 + 30))?.data).toEqual({ views: 2 })
     })
 
     test('a second renewal inside the grace window: only the newest old key points at the record', async () => {
@@ -225,34 +212,6 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       for (const k of [first, second, third]) expect(await store.get(k, T0 + 40)).toBeUndefined()
     })
 
-    test('subjects: bound at create or by update, listed newest first, revoked all at once', async () => {
-      const [a, b, c, other] = [key(), key(), key(), key()]
-      await store.create(a, record({ n: 1 }, T0, T0 + HOUR, { subject: 'alice', userAgent: 'Firefox' }), MAX)
-      await store.create(b, record({ n: 2 }, T0 + 5, T0 + HOUR, { subject: 'alice' }), MAX)
-      await store.create(c, record({ n: 3 }, T0, T0 + 10, { subject: 'alice' }), MAX) // expires first
-      await store.create(other, record({ n: 4 }), MAX)
-      await store.update(other, { set: {}, unset: [], subject: 'bob' }, write(T0 + 1))
-      expect(await store.listSubject('alice', T0 + 20)).toEqual([
-        { key: b, createdAt: T0 + 5, lastSeenAt: T0 + 5, expiresAt: T0 + HOUR },
-        { key: a, createdAt: T0, lastSeenAt: T0, expiresAt: T0 + HOUR, userAgent: 'Firefox' },
-      ])
-      expect((await store.listSubject('bob', T0 + 20)).map((s) => s.key)).toEqual([other])
-      expect((await store.get(other, T0 + 2))?.subject).toBe('bob')
-      await store.update(other, { set: { x: 1 }, unset: [], subject: null }, write(T0 + 3))
-      expect(await store.listSubject('bob', T0 + 20)).toEqual([])
-      expect((await store.get(other, T0 + 4))?.subject).toBeUndefined()
-      expect(await store.destroySubject('alice')).toBeGreaterThanOrEqual(2)
-      for (const k of [a, b]) expect(await store.get(k, T0 + 6)).toBeUndefined()
-      expect(await store.get(other, T0 + 6)).toBeDefined()
-      expect(await store.destroySubject('nobody')).toBe(0)
-    })
-
-    test('destroyAll deletes every session', async () => {
-      for (let i = 0; i < 3; i++) await store.create(key(), record({ i }), MAX)
-      expect(await store.destroyAll()).toBeGreaterThanOrEqual(3)
-      expect((await store.stats(T0)).live).toBe(0)
-    })
-
     test('destroy deletes; destroying a missing record is not an error', async () => {
       const k = key()
       await store.create(k, record({ a: 1 }), MAX)
@@ -260,19 +219,6 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.get(k, T0)).toBeUndefined()
       await store.destroy(k)
       await store.destroy(key())
-    })
-
-    test('prune deletes expired records only, at most `limit` at a time', async () => {
-      const live = key()
-      await store.create(live, record({ live: true }, T0, T0 + HOUR), MAX)
-      const dead = [key(), key(), key()]
-      for (const k of dead) await store.create(k, record({ dead: true }, T0, T0 + 10), MAX)
-      const first = await store.prune(T0 + 20, 2)
-      const second = await store.prune(T0 + 20, 2)
-      // Engines with native expiry (Redis) may report 0: the records are gone either way.
-      expect(first + second === 3 || first + second === 0).toBe(true)
-      for (const k of dead) expect(await store.get(k, T0 + 5)).toBeUndefined()
-      expect(await store.get(live, T0 + 20)).toEqual(record({ live: true }, T0, T0 + HOUR))
     })
 
     test('data over maxBytes is refused at create and at update, nothing changed', async () => {
@@ -286,18 +232,10 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
       expect(await store.get(k, T0 + 2)).toEqual(record({ small: 1 }))
     })
 
-    test('stats counts live records, and expired ones not yet pruned', async () => {
-      await store.create(key(), record({ a: 1 }, T0, T0 + HOUR), MAX)
-      await store.create(key(), record({ b: 1 }, T0, T0 + HOUR), MAX)
-      await store.create(key(), record({ c: 1 }, T0, T0 + 10), MAX)
-      const stats = await store.stats(T0 + 20)
-      expect(stats.live).toBe(2)
-      // Engines with native expiry (Redis) no longer hold the expired record.
-      expect(stats.expired === 1 || stats.expired === 0).toBe(true)
-    })
+    capabilityConformance(() => store, declared)
 
-    test('ping answers', async () => {
-      await store.ping()
+    test('ping answers (when the store has one)', async () => {
+      await store.ping?.()
     })
   })
 }

@@ -8,7 +8,8 @@
  * import { storeConformance } from 'elysia-server-session/testing'
  * import { myStore } from './my-store'
  *
- * storeConformance('my', () => myStore())
+ * // The core, and the capabilities the store has (all four when the option is left out).
+ * storeConformance('my', () => myStore(), { capabilities: ['subjects', 'prune'] })
  */
-export { storeConformance, record, key } from './conformance'
+export { storeConformance, record, key, type ConformanceOptions } from './conformance'
 export { cookieClient, cookieOf, handleWith } from './client'

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { RedisClient } from 'bun'
 import { SessionTooLargeError } from '../../src/errors'
 import { generateId, storeKey } from '../../src/ids'
-import type { SessionStore } from '../../src/store'
+import type { FullSessionStore } from '../../src/capabilities'
 import { memoryStore } from '../../src/stores/memory'
 import { encodeData } from '../../src/stores/records'
 import { redisStore } from '../../src/stores/redis'
@@ -117,7 +117,7 @@ describe.skipIf(!ready)('redis store specifics', () => {
   })
 
   test('data and increments read back exactly as the memory store keeps them', async () => {
-    const stores: SessionStore[] = [memoryStore({ pruneIntervalMs: 0 }), open()]
+    const stores: FullSessionStore[] = [memoryStore({ pruneIntervalMs: 0 }), open()]
     const results = []
     for (const store of stores) {
       const k = key()
