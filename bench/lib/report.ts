@@ -1,8 +1,9 @@
 /**
- * The benchmark's report: targets, the Markdown page and the hand-written SVG bar chart.
- * Pure functions of the results, so a saved latest.json can be re-rendered:
- * `bun bench/lib/report.ts bench/results/latest.json`.
+ * The benchmark's report: the results' types, the Markdown page (with targets.ts's PASS/FAIL
+ * table) and the hand-written SVG bar chart. Pure functions of the results, so a saved
+ * latest.json can be re-rendered: `bun bench/lib/report.ts bench/results/latest.json`.
  */
+import { BARE, evaluateTargets, find, FLOOR, fmtInt, fmtMs, fmtRatio, mb, MEMORY, NOISY, verdict } from './targets'
 
 export type ServerInfo = { key: string; label: string; runtime: string }
 
@@ -72,101 +73,7 @@ export type Results = {
   wallSeconds: number
 }
 
-const OURS = 'ours-sqlite'
-const OURS_MEMORY = 'ours-memory'
-const BARE = 'elysia-bare'
-const FLOOR = 'floor-sqlite'
-const FLOOR_MEMORY = 'floor-memory'
-const MEMORY = 'express-memory'
-/** The server-side session peers a user would pick instead of ours (not ours, not the references). */
-const PEERS = ['express-memory', 'express-sqlite', 'fastify-session', 'hono-sessions', 'hono-session']
-
-const find = (r: Results, server: string, scenario: string) =>
-  r.rows.find((row) => row.server === server && row.scenario === scenario && row.rps !== undefined)
-
-/** Cores used by other processes above which a row is flagged as measured on a busy machine. */
-const NOISY = 0.1
-const fmtInt = (n: number) => Math.round(n).toLocaleString('en')
-const fmtMs = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1))
-const fmtRatio = (a: number | undefined, b: number | undefined) =>
-  a === undefined || b === undefined || b === 0 ? '–' : `${a / b >= 10 ? (a / b).toFixed(1) : (a / b).toFixed(2)}×`
-const mb = (kb: number | undefined) => (kb === undefined ? undefined : kb / 1024)
-const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? '**PASS**' : '**FAIL**')
-
-/** The issue's targets, every ratio from this one run; `pass` is undefined when not measured. */
-export function evaluateTargets(r: Results): Target[] {
-  const targets: Target[] = []
-  const label = (key: string) => r.servers.find((s) => s.key === key)?.label ?? key
-  // A figure made of error answers (e.g. 429s) proves nothing: more than 1% errors on either side
-  // of a ratio fails the target.
-  const errorRate = (row: Row | undefined) => (row?.requests ? (row.errors ?? 0) / row.requests : 0)
-  const erroneous = (...rows: (Row | undefined)[]) => rows.filter((row): row is Row => errorRate(row) > 0.01)
-  const errorNote = (rows: Row[]) =>
-    rows.length ? `; INVALID: ${rows.map((row) => `${row.server}/${row.scenario} ${(errorRate(row) * 100).toFixed(1)}% errors`).join(', ')}` : ''
-  const ratio = (name: string, a: Row | undefined, b: Row | undefined, min: number, what: string) => {
-    const value = a?.rps !== undefined && b?.rps !== undefined ? a.rps / b.rps : undefined
-    const bad = erroneous(a, b)
-    targets.push({
-      name,
-      want: `≥ ${min}× ${what}`,
-      got: value === undefined ? 'not measured' : `${value.toFixed(2)}× (${fmtInt(a!.rps!)} vs ${fmtInt(b!.rps!)} req/s)${errorNote(bad)}`,
-      pass: value === undefined ? undefined : value >= min && bad.length === 0,
-    })
-  }
-  const ours = (scenario: string) => find(r, OURS, scenario)
-  ratio('Returning visitors, SQLite vs the durable floor', ours('returning'), find(r, FLOOR, 'returning'), 0.9, 'floor, bun:sqlite')
-  ratio('Returning visitors, SQLite vs bare Elysia', ours('returning'), find(r, BARE, 'returning'), 0.45, 'bare Elysia')
-  ratio('Returning visitors, memory vs the in-memory floor', find(r, OURS_MEMORY, 'returning'), find(r, FLOOR_MEMORY, 'returning'), 0.9, 'floor, memory')
-  ratio('New visitors, SQLite vs the durable floor', ours('new'), find(r, FLOOR, 'new'), 0.8, 'floor, bun:sqlite')
-  ratio('New visitors, SQLite vs bare Elysia', ours('new'), find(r, BARE, 'new'), 0.4, 'bare Elysia')
-  for (const scenario of r.scenarios) {
-    const peers = PEERS.map((key) => find(r, key, scenario.key)).filter((row): row is Row => row !== undefined)
-    if (!peers.length) continue
-    const fastest = peers.reduce((best, row) => (row.rps! > best.rps! ? row : best))
-    ratio(`${scenario.label}, SQLite vs the fastest peer`, ours(scenario.key), fastest, 3, `the fastest peer (${label(fastest.server)})`)
-    ratio(`${scenario.label}, SQLite vs express-session MemoryStore`, ours(scenario.key), find(r, MEMORY, scenario.key), 10, 'MemoryStore')
-  }
-  const returning = ours('returning')
-  const connections = Number(r.config.connections)
-  targets.push({
-    name: 'Returning visitors, SQLite, p99 latency',
-    want: '≤ 5 ms at 64 connections',
-    got: returning
-      ? `${fmtMs(returning.p99Ms!)} ms at ${connections} connections${connections === 64 ? '' : ' (the target is at 64)'}${errorNote(erroneous(returning))}`
-      : 'not measured',
-    pass: returning && connections === 64 ? returning.p99Ms! <= 5 && erroneous(returning).length === 0 : undefined,
-  })
-  const oursRows = r.rows.filter((row) => row.server === OURS && row.rps !== undefined)
-  const worstRss = oursRows.reduce<Row | undefined>((w, row) => ((row.peakRssKb ?? 0) > (w?.peakRssKb ?? -1) ? row : w), undefined)
-  targets.push({
-    name: 'SQLite, peak RSS (worst scenario)',
-    want: '< 100 MB',
-    got: worstRss?.peakRssKb ? `${mb(worstRss.peakRssKb)!.toFixed(1)} MB (${worstRss.scenario})` : 'not measured',
-    pass: worstRss?.peakRssKb ? mb(worstRss.peakRssKb)! < 100 : undefined,
-  })
-  const big = ours('big')
-  const bigCount = big?.creation?.created
-  ratio(
-    `SQLite, ${bigCount ? bigCount.toLocaleString('en') : 'big-store'} sessions vs ${Number(r.config.sessions).toLocaleString('en')}`,
-    big,
-    returning,
-    0.9,
-    'the small-store figure'
-  )
-  const scrape = r.metricsScrape
-  const scrapeMs = typeof scrape?.eventLoopMs === 'number' ? scrape.eventLoopMs : undefined
-  const scrapeSessions = Number(scrape?.sessions ?? 0)
-  targets.push({
-    name: '/metrics scrape with 1,000,000 sessions',
-    want: '< 1 ms of event-loop time',
-    got:
-      scrapeMs === undefined
-        ? 'not measured'
-        : `${scrapeMs.toFixed(2)} ms with ${scrapeSessions.toLocaleString('en')} sessions${scrapeSessions >= 1_000_000 ? '' : ' (the target is at 1,000,000)'}`,
-    pass: scrapeMs === undefined || scrapeSessions < 1_000_000 ? undefined : scrapeMs < 1,
-  })
-  return targets
-}
+export { evaluateTargets }
 
 export function renderMarkdown(r: Results): string {
   const targets = r.targets ?? evaluateTargets(r)
@@ -244,7 +151,9 @@ export function renderMarkdown(r: Results): string {
     out.push('')
   }
 
-  out.push('## Targets', '', `Ours runs with its default configuration${r.oursEnv && Object.keys(r.oursEnv).length ? ` plus ${Object.entries(r.oursEnv).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}; every ratio is from this run.`, '')
+  const extra = r.oursEnv && Object.entries(r.oursEnv).map(([k, v]) => `${k}=${v}`).join(', ')
+  const config = r.oursEnv === undefined ? 'an environment this run did not record' : extra ? `its default configuration plus ${extra}` : 'its default configuration'
+  out.push('## Targets', '', `Ours ran with ${config}; every ratio is from this run.`, '')
   out.push('| target | wanted | measured | result |', '| --- | --- | --- | --- |')
   for (const t of targets) {
     out.push(`| ${t.name} | ${t.want} | ${t.got} | ${verdict(t.pass)} |`)
@@ -269,13 +178,15 @@ export function renderMarkdown(r: Results): string {
     }
   }
   const noisy = r.rows.filter((row) => (row.foreignCores ?? 0) > NOISY)
-  if (noisy.length) {
-    r.notes.push(
-      `${noisy.length} of ${r.rows.filter((row) => row.rps !== undefined).length} rows (⚠) ran while other processes used more than ${NOISY} core: their figures are pessimistic. Re-run on a quiet machine for clean numbers.`
-    )
-  }
-  if (r.notes.length) {
-    out.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '')
+  // Not pushed into r.notes: latest.json keeps the run's own notes, so re-rendering adds it once.
+  const notes = noisy.length
+    ? [
+        ...r.notes.filter((n) => !n.includes('rows (⚠) ran while')),
+        `${noisy.length} of ${r.rows.filter((row) => row.rps !== undefined).length} rows (⚠) ran while other processes used more than ${NOISY} core: their figures are pessimistic. Re-run on a quiet machine for clean numbers.`,
+      ]
+    : r.notes
+  if (notes.length) {
+    out.push('## Notes', '', ...notes.map((n) => `- ${n}`), '')
   }
   out.push('Raw figures of every round: [latest.json](latest.json). Re-render: `bun bench/lib/report.ts bench/results/latest.json`.', '')
   return out.join('\n')
