@@ -66,10 +66,15 @@ export type Results = {
   /** What ours ran with beyond its defaults (BENCH_OURS_ENV); empty means the defaults alone. */
   oursEnv?: Record<string, string>
   /**
-   * `bench/metrics-scrape.ts`'s JSON line as parsed: one /metrics scrape's event-loop time (ms)
-   * with `sessions` stored. Absent: the target reads "not measured".
+   * `bench/metrics-scrape.ts`'s JSON line as parsed: /metrics round trips (ms) with `sessions`
+   * stored; the median bounds a scrape's event-loop time. Absent: the target reads "not measured".
    */
-  metricsScrape?: { sessions?: number; eventLoopMs?: number; [more: string]: unknown }
+  metricsScrape?: {
+    sessions: number
+    scrapeMs: { n: number; p50: number; p99: number; max: number }
+    healthzBesideScrapesMs?: { p99: number; max: number }
+    [more: string]: unknown
+  }
   wallSeconds: number
 }
 

@@ -89,16 +89,18 @@ export function evaluateTargets(r: Results): Target[] {
     'the small-store figure'
   )
   const scrape = r.metricsScrape
-  const scrapeMs = typeof scrape?.eventLoopMs === 'number' ? scrape.eventLoopMs : undefined
-  const scrapeSessions = Number(scrape?.sessions ?? 0)
+  const scrapeMs = scrape?.scrapeMs?.p50
+  const beside = scrape?.healthzBesideScrapesMs
   targets.push({
     name: '/metrics scrape with 1,000,000 sessions',
-    want: '< 1 ms of event-loop time',
+    want: '< 1 ms of event-loop time (median round trip)',
     got:
       scrapeMs === undefined
         ? 'not measured'
-        : `${scrapeMs.toFixed(2)} ms with ${scrapeSessions.toLocaleString('en')} sessions${scrapeSessions >= 1_000_000 ? '' : ' (the target is at 1,000,000)'}`,
-    pass: scrapeMs === undefined || scrapeSessions < 1_000_000 ? undefined : scrapeMs < 1,
+        : `${fmtMs(scrapeMs)} ms (p99 ${fmtMs(scrape!.scrapeMs.p99)}) with ${scrape!.sessions.toLocaleString('en')} sessions` +
+          (beside ? `; /healthz beside scrapes p99 ${fmtMs(beside.p99)} ms, max ${fmtMs(beside.max)} ms` : '') +
+          (scrape!.sessions >= 1_000_000 ? '' : ' (the target is at 1,000,000)'),
+    pass: scrapeMs === undefined || scrape!.sessions < 1_000_000 ? undefined : scrapeMs < 1,
   })
   return targets
 }
