@@ -749,6 +749,11 @@ try {
   process.env.BENCH_SERVER_CPU ??= CFG.serverCpu // the script pins its server like ours, the client stays free
   const scrape = await run([process.execPath, join(BENCH, 'metrics-scrape.ts')], { cwd: ROOT })
   notes.push(`metrics scrape (bun bench/metrics-scrape.ts): ${scrape.stdout.trim().split('\n').join(' ') || `not measured: ${scrape.stderr.slice(-300)}`}`)
+  const scrapeLine = scrape.stdout.split('\n').find((line) => line.startsWith('{'))
+  let metricsScrape: Results['metricsScrape']
+  try {
+    metricsScrape = scrapeLine ? JSON.parse(scrapeLine) : undefined
+  } catch {}
 
   const results: Results = {
     date: new Date().toISOString(),
@@ -760,6 +765,7 @@ try {
     facts,
     binary: { path: BINARY, bytes: statSync(BINARY).size, startupMs: startup, startupMedianMs: startup.length ? median(startup) : undefined },
     sqliteFloor: floor.code === 0 ? floor.stdout : undefined,
+    metricsScrape,
     oursEnv: OURS_ENV,
     servers: servers.map(({ key, label, runtime }) => ({ key, label, runtime })),
     scenarios: scenarios.map((key) => ({ key, label: SCENARIO_LABEL[key] })),
