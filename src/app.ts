@@ -5,7 +5,7 @@
  */
 import { Elysia } from 'elysia'
 import { createServerMetrics, instrumentStore, requestObserver, type ServerMetrics } from './observability'
-import { describeFault, session, SessionStoreError, type SessionOptions, type FullSessionStore } from 'elysia-server-session'
+import { createFaultReporter, faultCode, session, SessionStoreError, type SessionOptions, type FullSessionStore } from 'elysia-server-session'
 
 export type CounterData = { views: number }
 
@@ -26,6 +26,7 @@ export const counterText = (views: number) =>
 
 export function createApp({ store, log = console, metrics, ...sessionOptions }: AppOptions) {
   const observed = metrics ?? createServerMetrics(async () => (await store.stats(Date.now())).live)
+  const probeFaults = createFaultReporter({ logger: log })
   return (
     new Elysia()
       .use(requestObserver(observed, log.debug?.bind(log)))
@@ -47,7 +48,8 @@ export function createApp({ store, log = console, metrics, ...sessionOptions }: 
           return 'ready'
         } catch (error) {
           set.status = 503
-          return `session store unavailable: ${describeFault(error)}`
+          probeFaults.report('readiness probe', error) // the full reason, once per code and interval
+          return `session store unavailable: ${faultCode(error)}` // the code only: the message may name hosts or users
         }
       })
       .use(

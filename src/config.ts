@@ -198,6 +198,7 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     throw new ConfigError(`SESSION_COOKIE_NAME ${JSON.stringify(raw.cookieName)} is not a valid cookie name`)
   }
   if (raw.db.trim() === '') throw new ConfigError('SESSION_DB must not be empty')
+  if (/[/\\]$/.test(raw.db)) throw new ConfigError(`SESSION_DB names the database file, not a folder: ${JSON.stringify(raw.db)}`)
   const secrets = raw.secret.split(',').map((s) => s.trim())
   if (raw.secret.trim() !== '' && secrets.includes('')) {
     throw new ConfigError('SESSION_SECRET holds an empty secret (between, before or after a comma): give comma-separated secrets of at least 32 characters')
@@ -210,7 +211,7 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     store,
     db: raw.db,
     redisUrl: raw.redisUrl.trim(),
-    redisPrefix: raw.redisPrefix,
+    redisPrefix: store === 'redis' ? nonEmpty('redisPrefix', raw.redisPrefix) : raw.redisPrefix,
     secrets: secrets.filter(Boolean),
     cookieName: raw.cookieName,
     secure: secure === 'auto' || secure === 'force' ? secure : secure === 'true',
@@ -240,7 +241,7 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
 
 function integer(name: keyof typeof SETTINGS, text: string, min: number, max = 2 ** 31 - 1): number {
   const value = Number(text.trim())
-  if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(value) || value < min || value > max) {
     const { env, flag } = SETTINGS[name]
     throw new ConfigError(`${env} (${flag}) must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`)
   }

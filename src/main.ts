@@ -57,14 +57,17 @@ function urlOf(host: string, port: number): string {
   return `http://${client.includes(':') && !client.startsWith('[') ? `[${client}]` : client}:${port}`
 }
 
-/** Listens with `start`; an address in use or a bad host is a ConfigError naming `what` and the address. */
-function listening<T>(what: string, host: string, port: number, start: () => T): T {
+/**
+ * Listens with `start`; an address in use or a bad host is a ConfigError naming `what`, the address
+ * and the `settings` that chose it.
+ */
+function listening<T>(what: string, settings: string, host: string, port: number, start: () => T): T {
   try {
     return start()
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException
     const reason = code === 'EADDRINUSE' ? 'the port is in use' : code && !message.startsWith(code) ? `${code}: ${message}` : message
-    throw new ConfigError(`cannot listen for ${what} on ${urlOf(host, port)} (HOST/PORT): ${reason}`)
+    throw new ConfigError(`cannot listen for ${what} on ${urlOf(host, port)} (${settings}): ${reason}`)
   }
 }
 
@@ -123,7 +126,9 @@ async function serve(config: Config) {
     secure: config.secure,
     trustProxy: config.trustProxy,
     flood: config.flood,
-    onEvent: ({ type, session, previous, address, reason }) => log.info(`session ${type}`, { session, previous, address, reason }),
+    // Debug lines: one per event, which any client can cause at will; counts are in the metrics,
+    // and floods get one warning per address per window from the library.
+    onEvent: ({ type, session, previous, address, reason }) => log.debug(`session ${type}`, { session, previous, address, reason }),
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
     touchInterval: config.touchInterval,
@@ -131,15 +136,19 @@ async function serve(config: Config) {
     log: { warn: log.warn, error: log.error, debug: config.logLevel === 'debug' ? log.debug : undefined },
   })
   const { host, port } = config
-  listening('requests', host, port, () => app.listen({ port, hostname: host }))
-  const where =
-    config.store === 'sqlite' ? `, database ${resolve(config.db)}` : config.store === 'redis' ? `, ${withoutPassword(config.redisUrl)}` : ''
-  log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)
   const metricsAt = config.metrics
+  // Ports are not shared (Elysia's default reusePort would let a second instance, or anything else
+  // that shares ports, split the traffic with this one): a port in use is an error.
   const metricsListener =
     metricsAt.port === undefined
       ? undefined
-      : listening('/metrics', metricsAt.host, metricsAt.port, () => serveMetrics(metrics, { port: metricsAt.port!, hostname: metricsAt.host }))
+      : listening('/metrics', 'METRICS_HOST/METRICS_PORT', metricsAt.host, metricsAt.port, () =>
+          serveMetrics(metrics, { port: metricsAt.port!, hostname: metricsAt.host })
+        )
+  listening('requests', 'HOST/PORT', host, port, () => app.listen({ port, hostname: host, reusePort: false }))
+  const where =
+    config.store === 'sqlite' ? `, database ${resolve(config.db)}` : config.store === 'redis' ? `, ${withoutPassword(config.redisUrl)}` : ''
+  log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)
   if (metricsListener) {
     metrics.watchStored()
     log.info(`metrics on http://${metricsAt.host}:${metricsListener.port}/metrics`)

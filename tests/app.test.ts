@@ -186,7 +186,8 @@ test.skipIf(!ownRedis)('/readyz names a Redis that refuses the credentials (WRON
     const app = createApp({ store, secrets: [SECRET], log: { warn: () => {}, error: () => {} } })
     const response = await app.handle(new Request('http://localhost/readyz'))
     expect(response.status).toBe(503)
-    expect(await response.text()).toStartWith('session store unavailable: Redis refused the connection: WRONGPASS ')
+    // The code only: the engine's own message (which may name hosts and users) goes to the log, not to anyone who asks.
+    expect(await response.text()).toBe('session store unavailable: WRONGPASS')
     await store.close()
   } finally {
     await redis.stop()

@@ -74,7 +74,7 @@ describe('the compiled binary', () => {
   test('CSRF: a cross-site POST /logout gets 403 and the count goes on; a same-origin one logs out', async () => {
     const cwd = join(dir, 'csrf')
     mkdirSync(cwd)
-    const { proc, base } = await start(cwd, { SESSION_SECRET: SECRET })
+    const { proc, base } = await start(cwd, { SESSION_SECRET: SECRET, LOG_LEVEL: 'debug' })
     try {
       const c = visit(base)
       expect(await (await c.request('/')).text()).toBe('Welcome to this page for the first time!')
@@ -135,6 +135,54 @@ describe('the compiled binary', () => {
       taken.stop(true)
     }
   })
+
+  test('a port held by a listener that shares ports (SO_REUSEPORT, as a second instance would): exit 2, never two servers on one port', async () => {
+    const taken = Bun.serve({ port: 0, hostname: '127.0.0.1', reusePort: true, fetch: () => new Response('taken') })
+    try {
+      const result = Bun.spawnSync([binary], {
+        env: { PORT: String(taken.port), HOST: '127.0.0.1', SESSION_SECRET: SECRET, SESSION_DB: join(dir, 'reuse-port', 'sessions.db') },
+        cwd: dir,
+        stderr: 'pipe',
+        timeout: 5000,
+      })
+      expect(result.stderr.toString()).toBe(`session-counter: cannot listen for requests on http://127.0.0.1:${taken.port} (HOST/PORT): the port is in use\n`)
+      expect(result.exitCode).toBe(2)
+    } finally {
+      taken.stop(true)
+    }
+  })
+
+  test('/metrics on a port in use: exit 2 naming METRICS_HOST/METRICS_PORT, before the public listener says it listens', async () => {
+    const taken = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('taken') })
+    try {
+      const result = Bun.spawnSync([binary], {
+        env: { PORT: '0', HOST: '127.0.0.1', METRICS_PORT: String(taken.port), SESSION_SECRET: SECRET, SESSION_DB: join(dir, 'metrics-in-use', 'sessions.db') },
+        cwd: dir,
+        stderr: 'pipe',
+        timeout: 5000,
+      })
+      expect(result.stderr.toString()).toBe(`session-counter: cannot listen for /metrics on http://127.0.0.1:${taken.port} (METRICS_HOST/METRICS_PORT): the port is in use\n`)
+      expect(result.exitCode).toBe(2)
+    } finally {
+      taken.stop(true)
+    }
+  })
+
+  test('one client cannot flood the log: per-session audit events are debug lines, off at the default level', async () => {
+    const cwd = join(dir, 'quiet-log')
+    mkdirSync(cwd)
+    const { proc, base } = await start(cwd, { SESSION_SECRET: SECRET })
+    try {
+      for (let i = 0; i < 50; i++) await fetch(base + '/') // 50 new visitors
+      for (let i = 0; i < 50; i++) await fetch(base + '/', { headers: { cookie: `id=forged${i}.sig` } })
+    } finally {
+      proc.kill('SIGTERM')
+      await proc.exited
+    }
+    const lines = (await new Response(proc.stderr).text()).split('\n').filter(Boolean)
+    expect(lines.filter((line) => / session (created|invalid|expired)/.test(line))).toEqual([])
+    expect(lines.length).toBeLessThan(10)
+  }, 30_000)
 
   test('/metrics: not on the public listener; on METRICS_PORT, bound to loopback by default', async () => {
     const cwd = join(dir, 'metrics')

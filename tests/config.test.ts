@@ -24,6 +24,21 @@ describe('configuration', () => {
     expect(config.secrets).toEqual(['a'.repeat(32), 'b'.repeat(40)])
   })
 
+  test('numbers are plain decimal whole numbers: hex, exponents and signs are errors, not other values', () => {
+    for (const text of ['0x10', '1e3', '+5', ' 0b11', '1_000', '0o7']) {
+      expect(() => parseConfig([], { SESSION_IDLE_TIMEOUT: text })).toThrow(/SESSION_IDLE_TIMEOUT.*whole number/)
+    }
+    expect(parseConfig([], { SESSION_IDLE_TIMEOUT: ' 90 ' }).idleTimeout).toBe(90)
+  })
+
+  test('an empty Redis prefix is an error (the store would own the whole database)', () => {
+    expect(() => parseConfig([], { SESSION_STORE: 'redis', SESSION_REDIS_PREFIX: '' })).toThrow(/SESSION_REDIS_PREFIX/)
+  })
+
+  test('SESSION_DB names a file: a folder (a trailing slash) is an error', () => {
+    expect(() => parseConfig([], { SESSION_DB: '/tmp/x/dir/' })).toThrow(/SESSION_DB.*file/)
+  })
+
   test('the SQLite row cache size: 10,000 by default, 0 turns it off', () => {
     expect(parseConfig([], {}).cacheRows).toBe(10_000)
     expect(parseConfig([], { SESSION_DB_CACHE_ROWS: '0' }).cacheRows).toBe(0)

@@ -221,10 +221,20 @@ for i = 1, #KEYS do
 end
 return n`)
 
-/** KEYS: a batch from SCAN. ARGV: P. Deletes every key; returns how many were records. */
+/**
+ * KEYS: a batch from SCAN. ARGV: P. Deletes the store's own keys among them (records, pointers,
+ * subject indexes), never another app's key that shares the prefix; returns how many were records.
+ */
 export const DESTROY_ALL = script(`local n = 0
+local index = ARGV[1] .. 'subject:'
 for i = 1, #KEYS do
-  if type(redis.pcall('HGET', KEYS[i], '_e')) == 'string' then n = n + 1 end
-  redis.call('DEL', KEYS[i])
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  if kind == 'hash' then
+    local meta = redis.call('HMGET', KEYS[i], '_e', '_m')
+    if meta[1] then n = n + 1 end
+    if meta[1] or meta[2] then redis.call('DEL', KEYS[i]) end
+  elseif kind == 'set' and string.sub(KEYS[i], 1, #index) == index then
+    redis.call('DEL', KEYS[i])
+  end
 end
 return n`)

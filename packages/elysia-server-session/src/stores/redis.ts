@@ -73,6 +73,7 @@ const deadline = (expiresAt: number | undefined, at: number) =>
  */
 export function redisStore(options: RedisStoreOptions = {}): FullSessionStore {
   const { url = Bun.env.REDIS_URL || 'redis://127.0.0.1:6379', prefix = 'sess:', commandTimeoutMs = 500, warn = console.warn } = options
+  if (typeof prefix !== 'string' || prefix === '') throw new TypeError('redisStore: `prefix` must be a non-empty string (the store deletes and counts what lies under it)')
   const client =
     options.client ??
     new RedisClient(url, {

@@ -68,6 +68,27 @@ describe.skipIf(!ready)('redis store specifics', () => {
     await store.close()
   })
 
+  test("destroyAll deletes this store's records, pointers and indexes only: other keys under the prefix stay", async () => {
+    const p = prefix()
+    const store = redisStore({ url: REDIS_URL, prefix: p })
+    const client = admin()
+    const [a, b] = [key(), key()]
+    await store.create(a, record({ views: 1 }, T0, T0 + HOUR, { subject: 'ivy' }), 1000)
+    await store.rename(a, b, T0 + 1, T0 + 30_000) // a pointer at a
+    // What another app sharing the prefix keeps there (connect-redis uses `sess:` too).
+    await client.send('SET', [`${p}Xk3connect-redis-session`, '{"user":"bob"}'])
+    await client.send('HSET', [`${p}profile`, 'name', 'bob'])
+    await client.send('SADD', [`${p}queue`, 'job'])
+    expect(await store.destroyAll()).toBe(1)
+    expect((await keysUnder(client, p)).toSorted()).toEqual([`${p}Xk3connect-redis-session`, `${p}profile`, `${p}queue`].toSorted())
+    client.close()
+    await store.close()
+  })
+
+  test('an empty prefix is refused: the store would own the whole database', () => {
+    expect(() => redisStore({ url: REDIS_URL, prefix: '' })).toThrow(/prefix/)
+  })
+
   test('a pointer opens its record only while the record names it', async () => {
     const p = prefix()
     const store = redisStore({ url: REDIS_URL, prefix: p })
