@@ -120,53 +120,37 @@ describe('the compiled binary', () => {
     expect(existsSync(join(dir, 'data', 'session-secret'))).toBe(false)
   })
 
-  test('a port in use: exit 2 with one line naming the address, no stack trace', async () => {
-    const taken = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('taken') })
-    try {
-      const result = Bun.spawnSync([binary], {
-        env: { PORT: String(taken.port), HOST: '127.0.0.1', SESSION_SECRET: SECRET, SESSION_DB: join(dir, 'in-use', 'sessions.db') },
-        cwd: dir,
-        stderr: 'pipe',
-        timeout: 5000,
-      })
-      expect(result.exitCode).toBe(2)
-      expect(result.stderr.toString()).toBe(`session-counter: cannot listen for requests on http://127.0.0.1:${taken.port} (HOST/PORT): the port is in use\n`)
-    } finally {
-      taken.stop(true)
-    }
-  })
-
-  test('a port held by a listener that shares ports (SO_REUSEPORT, as a second instance would): exit 2, never two servers on one port', async () => {
-    const taken = Bun.serve({ port: 0, hostname: '127.0.0.1', reusePort: true, fetch: () => new Response('taken') })
-    try {
-      const result = Bun.spawnSync([binary], {
-        env: { PORT: String(taken.port), HOST: '127.0.0.1', SESSION_SECRET: SECRET, SESSION_DB: join(dir, 'reuse-port', 'sessions.db') },
-        cwd: dir,
-        stderr: 'pipe',
-        timeout: 5000,
-      })
-      expect(result.stderr.toString()).toBe(`session-counter: cannot listen for requests on http://127.0.0.1:${taken.port} (HOST/PORT): the port is in use\n`)
-      expect(result.exitCode).toBe(2)
-    } finally {
-      taken.stop(true)
-    }
-  })
-
-  test('/metrics on a port in use: exit 2 naming METRICS_HOST/METRICS_PORT, before the public listener says it listens', async () => {
-    const taken = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('taken') })
-    try {
-      const result = Bun.spawnSync([binary], {
-        env: { PORT: '0', HOST: '127.0.0.1', METRICS_PORT: String(taken.port), SESSION_SECRET: SECRET, SESSION_DB: join(dir, 'metrics-in-use', 'sessions.db') },
-        cwd: dir,
-        stderr: 'pipe',
-        timeout: 5000,
-      })
-      expect(result.stderr.toString()).toBe(`session-counter: cannot listen for /metrics on http://127.0.0.1:${taken.port} (METRICS_HOST/METRICS_PORT): the port is in use\n`)
-      expect(result.exitCode).toBe(2)
-    } finally {
-      taken.stop(true)
-    }
-  })
+  /** Runs the binary against a port held by another listener: one line on stderr and exit 2. */
+  const onTakenPort = (name: string, reusePort: boolean, env: (port: number) => Record<string, string>, line: (port: number) => string) =>
+    test(name, () => {
+      const taken = Bun.serve({ port: 0, hostname: '127.0.0.1', reusePort, fetch: () => new Response('taken') })
+      try {
+        const result = Bun.spawnSync([binary], {
+          env: { HOST: '127.0.0.1', SESSION_SECRET: SECRET, SESSION_DB: join(dir, `taken-${taken.port}`, 'sessions.db'), ...env(taken.port!) },
+          cwd: dir,
+          stderr: 'pipe',
+          timeout: 5000,
+        })
+        expect(result.stderr.toString()).toBe(`session-counter: ${line(taken.port!)}: the port is in use\n`)
+        expect(result.exitCode).toBe(2)
+      } finally {
+        taken.stop(true)
+      }
+    })
+  const requestsOn = (port: number) => `cannot listen for requests on http://127.0.0.1:${port} (HOST/PORT)`
+  onTakenPort('a port in use: exit 2 with one line naming the address, no stack trace', false, (port) => ({ PORT: String(port) }), requestsOn)
+  onTakenPort(
+    'a port held by a listener that shares ports (SO_REUSEPORT, as a second instance would): exit 2, never two servers on one port',
+    true,
+    (port) => ({ PORT: String(port) }),
+    requestsOn
+  )
+  onTakenPort(
+    '/metrics on a port in use: exit 2 naming METRICS_HOST/METRICS_PORT, before the public listener says it listens',
+    false,
+    (port) => ({ PORT: '0', METRICS_PORT: String(port) }),
+    (port) => `cannot listen for /metrics on http://127.0.0.1:${port} (METRICS_HOST/METRICS_PORT)`
+  )
 
   test('one client cannot flood the log: per-session audit events are debug lines, off at the default level', async () => {
     const cwd = join(dir, 'quiet-log')
