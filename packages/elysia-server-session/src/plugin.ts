@@ -168,7 +168,9 @@ function sessionPlugin<T extends JsonShape<T>>(options: SessionOptions) {
     .macro({
       /** `{ session: 'subject' }`: the route needs a session bound to a subject, else 401. */
       session: (requirement: 'subject') => ({
-        resolve({ session }: { session?: Session<T> }) {
+        // Typed narrowly so the .d.ts does not spell out Elysia's context; `request` keeps the type
+        // from being a weak (all-optional) type, which a consumer's checker would refuse.
+        resolve({ session }: { session?: Session<T>; request: Request }) {
           if (requirement !== 'subject' || session?.subject === undefined) throw new SessionRequiredError()
           return { session: session as SignedInSession<T> }
         },

@@ -6,17 +6,17 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
-import { memoryStore, session, type SessionStore } from '../src'
+import { memoryStore, session, type FullSessionStore, type SessionStore } from '../src'
 import { SECRET, client, cookieOf, handleWith } from './helpers'
 
 type Data = { views: number }
 
 /** `store`, with every `get` (a session load) counted. */
-function countingReads(store: SessionStore) {
+function countingReads(store: FullSessionStore) {
   const reads = { count: 0 }
   const counted = Object.assign(Object.create(store), {
     get: (...args: Parameters<SessionStore['get']>) => (reads.count++, store.get(...args)),
-  }) as SessionStore
+  }) as FullSessionStore
   return { store: counted, reads }
 }
 
