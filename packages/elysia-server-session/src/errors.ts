@@ -1,48 +1,73 @@
 /**
  * @module errors
  * Errors the session layer throws. Each knows its HTTP answer (`toResponse`, which Elysia calls),
- * so a store fault is a clear 503 for that request and never a silently dropped write.
+ * so a store fault is a clear 503 for that request and never a silently dropped write. Each has a
+ * stable `code` (`SESSION_STORE_UNAVAILABLE`, ...) that JSON APIs can branch on: the session
+ * plugin answers a client that accepts JSON with `{ "error": code, "message": ... }` instead of
+ * the text body, with the same status and headers.
  */
 
-const text = (status: number, body: string, headers: Record<string, string> = {}) =>
-  new Response(body + '\n', {
-    status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers },
-  })
+/** An error answer in the format the client asked for: JSON `{ error, message }`, else text. */
+function errorResponse(status: number, code: string, message: string, json: boolean, headers: Record<string, string> = {}): Response {
+  const common = { 'cache-control': 'no-store', ...headers }
+  return json
+    ? Response.json({ error: code, message }, { status, headers: common })
+    : new Response(message + '\n', { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...common } })
+}
+
+/** What every session error has: a stable `code`, an HTTP status, and the answer to send. */
+export abstract class SessionError extends Error {
+  abstract readonly code: string
+  abstract readonly status: number
+  /** What the client is told (never the internal message, which may name keys or engines). */
+  protected abstract readonly publicMessage: string
+  protected readonly headers: Record<string, string> = {}
+  /** The answer Elysia sends: text, or JSON for `format: 'json'`. */
+  toResponse(format: 'text' | 'json' = 'text'): Response {
+    return errorResponse(this.status, this.code, this.publicMessage, format === 'json', this.headers)
+  }
+}
 
 /** What a client is told for an engine fault, by the engine's error code. */
-const STORE_FAULTS: Record<string, { body: string; retryAfter: string }> = {
-  SQLITE_FULL: { body: 'Session storage is full; nothing was saved. Please retry later.', retryAfter: '30' },
-  SQLITE_BUSY: { body: 'Session storage is busy; nothing was saved. Please retry shortly.', retryAfter: '1' },
+const STORE_FAULTS: Record<string, { code: SessionStoreError['code']; message: string; retryAfter: string }> = {
+  SQLITE_FULL: { code: 'SESSION_STORE_FULL', message: 'Session storage is full; nothing was saved. Please retry later.', retryAfter: '30' },
+  SQLITE_BUSY: { code: 'SESSION_STORE_BUSY', message: 'Session storage is busy; nothing was saved. Please retry shortly.', retryAfter: '1' },
 }
-const UNAVAILABLE = { body: 'Session storage is unavailable; nothing was saved. Please retry shortly.', retryAfter: '1' }
+const UNAVAILABLE = { code: 'SESSION_STORE_UNAVAILABLE', message: 'Session storage is unavailable; nothing was saved. Please retry shortly.', retryAfter: '1' } as const
 
-/** The store could not answer or could not write (a system fault). Nothing was saved. */
-export class SessionStoreError extends Error {
+/**
+ * The store could not answer or could not write (a system fault). Nothing was saved. `code` is
+ * `SESSION_STORE_FULL` or `SESSION_STORE_BUSY` when the engine's fault says so, else
+ * `SESSION_STORE_UNAVAILABLE`.
+ */
+export class SessionStoreError extends SessionError {
+  static readonly code = 'SESSION_STORE_UNAVAILABLE'
   override name = 'SessionStoreError'
+  readonly code: 'SESSION_STORE_UNAVAILABLE' | 'SESSION_STORE_FULL' | 'SESSION_STORE_BUSY'
   readonly status = 503
+  protected readonly publicMessage: string
+  protected override readonly headers: Record<string, string>
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
-  }
-  toResponse(): Response {
-    const code = String((this.cause as { code?: unknown } | undefined)?.code ?? '')
-    const { body, retryAfter } = STORE_FAULTS[code] ?? UNAVAILABLE
-    return text(503, body, { 'retry-after': retryAfter })
+    const fault = STORE_FAULTS[String((this.cause as { code?: unknown } | undefined)?.code ?? '')] ?? UNAVAILABLE
+    this.code = fault.code
+    this.publicMessage = fault.message
+    this.headers = { 'retry-after': fault.retryAfter }
   }
 }
 
 /** The session's serialised data would exceed the configured maximum. Nothing was saved. */
-export class SessionTooLargeError extends Error {
+export class SessionTooLargeError extends SessionError {
+  static readonly code = 'SESSION_TOO_LARGE'
   override name = 'SessionTooLargeError'
+  readonly code = SessionTooLargeError.code
   readonly status = 500
+  protected readonly publicMessage = 'Session data is too large to save; nothing was saved.'
   constructor(
     readonly bytes: number,
     readonly maxBytes: number
   ) {
     super(`session data is ${bytes} bytes, over the limit of ${maxBytes}`)
-  }
-  toResponse(): Response {
-    return text(500, 'Session data is too large to save; nothing was saved.')
   }
 }
 
@@ -51,8 +76,10 @@ export class SessionTooLargeError extends Error {
  * it), or an atomic operation on the wrong type (`increment` on a string). A programming error:
  * nothing was saved, and no store was asked.
  */
-export class SessionValueError extends Error {
+export class SessionValueError extends SessionError {
+  static readonly code = 'SESSION_VALUE_TYPE'
   override name = 'SessionValueError'
+  readonly code = SessionValueError.code
   readonly status = 500
   constructor(
     message: string,
@@ -61,9 +88,9 @@ export class SessionValueError extends Error {
   ) {
     super(message)
   }
-  toResponse(): Response {
+  protected get publicMessage(): string {
     const what = this.key === undefined ? 'Session value' : `Session value ${JSON.stringify(this.key)}`
-    return text(500, `${what} has the wrong type or is not JSON; nothing was saved.`)
+    return `${what} has the wrong type or is not JSON; nothing was saved.`
   }
 }
 
@@ -71,15 +98,15 @@ export class SessionValueError extends Error {
  * A session was changed after its commit (a streaming handler's body, a timer): the change could
  * never be saved, so it fails loudly instead. The message names the call and the key.
  */
-export class SessionCommittedError extends Error {
+export class SessionCommittedError extends SessionError {
+  static readonly code = 'SESSION_COMMITTED'
   override name = 'SessionCommittedError'
+  readonly code = SessionCommittedError.code
   readonly status = 500
+  protected readonly publicMessage = 'Session changed after the response started; nothing was saved.'
   constructor(call: string, key?: string) {
     const what = key === undefined ? `session.${call}()` : `session.${call}(${JSON.stringify(key)})`
     super(`${what} after the session was committed: the change would be lost (change the session before the response starts)`)
-  }
-  toResponse(): Response {
-    return text(500, 'Session changed after the response started; nothing was saved.')
   }
 }
 
@@ -87,13 +114,28 @@ export class SessionCommittedError extends Error {
  * `setSubject()` through an old ID inside its renewal grace window: whoever holds an old ID may
  * finish a request with it, but never bind the session to a user. A retry carries the new ID.
  */
-export class SessionOldIdError extends Error {
+export class SessionOldIdError extends SessionError {
+  static readonly code = 'SESSION_OLD_ID'
   override name = 'SessionOldIdError'
+  readonly code = SessionOldIdError.code
   readonly status = 409
+  protected readonly publicMessage = 'Your session was renewed by another request; nothing was saved. Please retry.'
   constructor(call: string) {
     super(`session.${call}() through an old session ID (renewed by another request) is refused`)
   }
-  toResponse(): Response {
-    return text(409, 'Your session was renewed by another request; nothing was saved. Please retry.')
+}
+
+/**
+ * A route that needs a signed-in session (the `{ session: 'subject' }` route option) was asked
+ * by a request whose session is bound to no subject: 401, and the handler does not run.
+ */
+export class SessionRequiredError extends SessionError {
+  static readonly code = 'SESSION_REQUIRED'
+  override name = 'SessionRequiredError'
+  readonly code = SessionRequiredError.code
+  readonly status = 401
+  protected readonly publicMessage = 'This page needs a signed-in session; sign in and retry.'
+  constructor() {
+    super('no subject is bound to the session')
   }
 }

@@ -2,14 +2,15 @@
  * @module session
  * Server-side sessions for Elysia on Bun: the plugin, the store contract and the stores.
  */
-export { session } from './plugin'
+export { session, type SessionPlugin, type SignedInSession } from './plugin'
+export type { SessionSchema, SchemaData, StandardSchemaV1, StandardSchemaResult, StandardSchemaOutput } from './schema'
 export type { SessionOptions, SessionLogger, SessionEvent } from './options'
 export { FLOOD_DEFAULTS, type FloodOptions } from './flood'
 export { csrfDefaults, type CsrfOptions, type CsrfReason } from './csrf'
 export { Session, type NumericKeys } from './session'
 export type { JsonValue, JsonShape, Json, DeepReadonly } from './json'
 export type { SessionStore, SessionRecord, SessionData, SessionChanges, WriteOptions } from './store'
-export { SessionStoreError, SessionTooLargeError, SessionValueError, SessionCommittedError, SessionOldIdError } from './errors'
+export { SessionError, SessionStoreError, SessionTooLargeError, SessionValueError, SessionCommittedError, SessionOldIdError, SessionRequiredError } from './errors'
 export { createFaultReporter, describeFault, faultCode, FAULT_REPORTER_DEFAULTS, type FaultReporter, type FaultReporterOptions } from './faults'
 export { memoryStore, type MemoryStoreOptions } from './stores/memory'
 export { sqliteStore, type SqliteStoreOptions } from './stores/sqlite'

@@ -41,7 +41,7 @@ export type SessionManager = {
 const isOwnError = (error: unknown) => error instanceof SessionTooLargeError || error instanceof SessionValueError
 
 export function createSessionManager(options: ResolvedSessionOptions): SessionManager {
-  const { store, secrets, now, idleMs, absoluteMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, validate } = options
+  const { store, secrets, now, idleMs, absoluteMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, checkData } = options
   const audit = createAuditor(options)
   const faults = createFaultReporter({ logger })
 
@@ -178,6 +178,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     csrfToken: async (state) => tokenOf(state),
   }
   const detached = new WeakSet<Session<any>>()
+  /** Sessions this manager loaded: another session plugin's session on the same route is not ours to commit. */
+  const issued = new WeakSet<Session<any>>()
 
   /** Adopts the session `value` names into `state`. @returns `bad` for a forged or malformed cookie. */
   const adopt = async (state: SessionState, value: unknown): Promise<'adopted' | 'bad' | 'dead'> => {
@@ -193,7 +195,9 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       audit.emit({ type: 'expired', session: audit.hash(verified.value), address: state.client.address })
       return 'dead'
     }
-    if (!validate(record.data)) {
+    const checked = checkData(record.data)
+    const data = checked instanceof Promise ? await checked : checked
+    if (data === undefined) {
       logger.warn('session data failed validation; treated as no session')
       audit.emit({ type: 'invalid', session: audit.hash(verified.value), address: state.client.address })
       return 'dead'
@@ -206,7 +210,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     state.expiresAt = recordDeadline!
     state.renewedAt = record.renewedAt
     state.subject = record.subject
-    state.data = record.data
+    state.data = data
     state.sendCookie = verified.secretIndex > 0 // verified by an older secret: re-sign with the first
     return 'adopted'
   }
@@ -214,6 +218,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   const load = async <T extends JsonShape<T>>(cookie: unknown, client: ClientInfo = {}, { readOnly = false }: LoadOptions = {}) => {
     const state = freshState(client)
     const session = new Session<T>(state, readOnly ? readOnlyEngine : engine)
+    issued.add(session)
     if (readOnly) detached.add(session)
     // One candidate is a string (no array on the hot path); several an array, tried in order.
     const several = Array.isArray(cookie) ? cookie : undefined
@@ -261,7 +266,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       if (await guarded('update', () => store.update(state.key!, changes, write))) stored(state, at, write.expiresAt)
       else orphan(state)
     }
-    if (state.key === undefined && (state.keep || Object.keys(state.data).length > 0)) await create(state, at)
+    // A subject alone is worth storing: a login that binds one and sets no data must stick.
+    if (state.key === undefined && (state.keep || state.subject !== undefined || Object.keys(state.data).length > 0)) await create(state, at)
     else if (state.key !== undefined && !state.viaOldId) {
       if (renewalDue(state, at)) await renew(state, graceMs)
       else if (!state.sendCookie && at - state.lastSeenAt >= refreshMs) {
@@ -275,8 +281,9 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     return state.clearCookie ? { value: '', maxAge: 0 } : undefined
   }
 
-  /** HEAD and OPTIONS sessions never write, whatever their handler did. */
-  const commitUnlessDetached = (session: Session<any>) => (detached.has(session) ? Promise.resolve(undefined) : commit(session))
+  /** HEAD and OPTIONS sessions never write, whatever their handler did; nor does another manager's session. */
+  const commitUnlessDetached = (session: Session<any>) =>
+    detached.has(session) || !issued.has(session) ? Promise.resolve(undefined) : commit(session)
 
   return { load, commit: commitUnlessDetached }
 }

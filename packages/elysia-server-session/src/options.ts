@@ -4,6 +4,7 @@
  */
 import { csrfDefaults, type CsrfOptions, type CsrfReason } from './csrf'
 import { FLOOD_DEFAULTS, type FloodOptions } from './flood'
+import { createDataCheck, type DataCheck, type SessionSchema } from './schema'
 import type { SessionData, SessionStore } from './store'
 
 export type SessionLogger = {
@@ -68,6 +69,15 @@ export type SessionOptions = {
    * @example validate: (data) => data.views === undefined || Number.isSafeInteger(data.views)
    */
   validate?: (data: SessionData) => boolean
+  /**
+   * The session's data as a schema: a TypeBox schema (Elysia's `t`) or any Standard Schema (Zod,
+   * Valibot, ArkType). It types the session (no `session<T>()` needed) and checks stored data on
+   * load: data it rejects is no session (a fresh one, and an `invalid` event); `validate` runs on
+   * what it accepts. A Standard Schema's output is the session's data, so the schema must accept
+   * its own output (no transforms that change a value's type). An async validator is awaited.
+   * @example schema: t.Object({ views: t.Number(), userId: t.Optional(t.String()) })
+   */
+  schema?: SessionSchema
   /** Seconds of inactivity after which a session dies. @default 1800 */
   idleTimeout?: number
   /** Seconds after creation after which a session dies, however active. @default 86400 */
@@ -95,7 +105,9 @@ export type SessionOptions = {
   logger?: SessionLogger
 }
 
-export type ResolvedSessionOptions = Required<SessionOptions> & {
+export type ResolvedSessionOptions = Required<Omit<SessionOptions, 'schema'>> & {
+  /** The schema (if any) and `validate` as one check on stored data. */
+  checkData: DataCheck
   idleMs: number
   absoluteMs: number
   touchMs: number
@@ -136,7 +148,8 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
     validate: () => true,
     now: Date.now,
     logger: console,
-    ...options,
+    // An option given as undefined takes its default (`{ cookieName: undefined }` is no cookie name).
+    ...(Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SessionOptions),
   }
   if (!resolved.store) throw new TypeError('session: `store` is required')
   if (!Array.isArray(resolved.secrets) || resolved.secrets.length === 0) {
@@ -176,6 +189,7 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
   }
   return {
     ...resolved,
+    checkData: createDataCheck(resolved.schema, resolved.validate, resolved.logger),
     idleMs: resolved.idleTimeout * 1000,
     absoluteMs: resolved.absoluteTimeout * 1000,
     touchMs: resolved.touchInterval * 1000,

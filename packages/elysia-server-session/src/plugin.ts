@@ -1,9 +1,13 @@
 /**
  * @module plugin
- * The Elysia plugin: `session<T>(options)` gives every route registered after it a typed
- * `session`. It loads in `resolve` and commits in `onAfterHandle`, both scoped to the app that
- * uses it: a commit error there becomes that request's error response (no Set-Cookie), whereas
- * `mapResponse` errors would bypass error handling and `onAfterResponse` runs after the reply.
+ * The Elysia plugin: `session<T>(options)` or `session({ schema })` gives every route registered
+ * after it a typed `session`. It loads in `resolve` and commits in `onAfterHandle`: a commit error
+ * there becomes that request's error response (no Set-Cookie), whereas `mapResponse` errors would
+ * bypass error handling and `onAfterResponse` runs after the reply.
+ *
+ * Its hooks are global, so the usual Elysia layout works: a named setup plugin that uses it gives
+ * the routes of the app that uses the setup plugin their session (types included). Routes
+ * registered before the `.use()` never load a session, and a `group` keeps one inside it.
  * HEAD and OPTIONS requests get a read-only session: their handler runs (Elysia answers HEAD
  * through the GET handler), but nothing it does reaches the store or sets a cookie.
  */
@@ -11,25 +15,58 @@ import { Elysia } from 'elysia'
 import { eventEmitter } from './audit'
 import { createCsrfGuard, isCsrfToken, type CsrfReason } from './csrf'
 import { createSessionManager, MAX_COOKIE_CANDIDATES } from './manager'
+import { SessionError, SessionRequiredError } from './errors'
 import { resolveSessionOptions, type SessionOptions } from './options'
-import { clientOf, forwardedHttps, isHttps, originOf, readCookies } from './request-info'
+import { acceptsJson, clientOf, forwardedHttps, isHttps, originOf, readCookies } from './request-info'
+import type { SchemaData, SessionSchema } from './schema'
 import type { Session } from './session'
 import type { JsonShape } from './json'
 import type { SessionData } from './store'
 
 /**
+ * The Elysia plugin `session()` returns, for data of type `T`. A schema of data that is not JSON
+ * gives a type that `.use()` refuses, and the compile error names the reason.
+ */
+export type SessionPlugin<T> = T extends JsonShape<T>
+  ? ReturnType<typeof sessionPlugin<T>>
+  : { readonly 'session data must be JSON (no Date, Map, Set, bigint or functions)': T }
+
+/** A schema's session data type; `SessionData` for a schema whose type is not known (`SessionSchema`). */
+type SchemaSessionData<S> = unknown extends SchemaData<S> ? SessionData : SchemaData<S>
+
+/** The session in a route with the `{ session: 'subject' }` option: bound to a subject. */
+export type SignedInSession<T extends JsonShape<T> = SessionData> = Session<T> & { readonly subject: string }
+
+/**
  * Server-side sessions keyed by a random ID in a signed cookie.
  *
+ * The session's type comes from `schema` (TypeBox `t` or a Standard Schema such as Zod or
+ * Valibot), which also checks stored data on load; or, without one, from `session<T>()`.
+ * A route with the `{ session: 'subject' }` option answers 401 (`SESSION_REQUIRED`, JSON when the
+ * client accepts it) unless the session is bound to a subject, and its handler sees
+ * `session.subject` as a `string`; the option works on a route, a `group` and a `guard`.
+ * Session errors answer in JSON (`{ "error": code, "message" }`) when the client accepts JSON.
+ *
  * @example
- * import { Elysia } from 'elysia'
+ * import { Elysia, t } from 'elysia'
  * import { session, sqliteStore } from 'elysia-server-session'
  *
- * type Data = { views: number; userId?: string }
  * const app = new Elysia()
- *   .use(session<Data>({ store: sqliteStore({ path: 'sessions.db' }), secrets: [secret] }))
+ *   .use(session({
+ *     schema: t.Object({ views: t.Number(), userId: t.Optional(t.String()) }),
+ *     store: sqliteStore({ path: 'sessions.db' }),
+ *     secrets: [secret],
+ *   }))
  *   .get('/', async ({ session }) => `views: ${await session.increment('views')}`)
+ *   .get('/account', ({ session }) => `signed in as ${session.subject}`, { session: 'subject' })
  */
-export function session<T extends JsonShape<T> = SessionData>(options: SessionOptions) {
+export function session<S extends SessionSchema>(options: Omit<SessionOptions, 'schema'> & { schema: S }): SessionPlugin<SchemaSessionData<S>>
+export function session<T extends JsonShape<T> = SessionData>(options: SessionOptions): SessionPlugin<T>
+export function session(options: SessionOptions): SessionPlugin<SessionData> {
+  return sessionPlugin(options)
+}
+
+function sessionPlugin<T extends JsonShape<T>>(options: SessionOptions) {
   const resolved = resolveSessionOptions(options)
   const manager = createSessionManager(resolved)
   const { cookieName, secure, hostPrefix, trustProxy, logger, secrets } = resolved
@@ -66,19 +103,22 @@ export function session<T extends JsonShape<T> = SessionData>(options: SessionOp
 
   // The seed must be a string: Elysia dedupes plugins by JSON.stringify(seed), and a store object
   // stringifies to "{}", which would silently drop a second session plugin.
-  const base = new Elysia({ name: 'session', seed: cookieName }).onStart((app) => {
+  const base = new Elysia({ name: 'elysia-server-session', seed: cookieName }).onStart((app) => {
     server = app.server
   })
   // Before the session loads: a refused request never reaches the store.
   if (checkOrigin) {
-    base.onBeforeHandle({ as: 'scoped' }, ({ request, path }) => {
+    base.onBeforeHandle({ as: 'global' }, ({ request, path }) => {
       const reason = csrf.refusal(request.headers, request.method, path, () => originOf(request, server, trustProxy))
       if (reason) return refuse(request, reason)
     })
   }
   const plugin = base
-    .resolve({ as: 'scoped' }, async ({ set, request }) => {
-      set.headers.vary = set.headers.vary ? `${set.headers.vary}, Cookie` : 'Cookie'
+    .resolve({ as: 'global' }, async ({ set, request }) => {
+      const vary = set.headers.vary
+      // Once, also when a second session plugin (another cookie) runs on the same route.
+      if (!vary) set.headers.vary = 'Cookie'
+      else if (!/\bCookie\b/i.test(vary)) set.headers.vary = `${vary}, Cookie`
       // The response depends on the session: no shared cache may keep it (no-store once it sets the cookie).
       set.headers['cache-control'] ??= 'private'
       const client = clientOf(request, server, trustProxy)
@@ -95,11 +135,11 @@ export function session<T extends JsonShape<T> = SessionData>(options: SessionOp
       return { session: (await manager.load<T>(candidates, client, { readOnly })) as Session<T> }
     })
   // Registered only in token mode: a hook after resolve costs every request about 1.5 µs.
-  if (csrf.token) plugin.onBeforeHandle({ as: 'scoped' }, checkToken)
+  if (csrf.token) plugin.onBeforeHandle({ as: 'global' }, checkToken)
   return plugin
     // A route asks for the token itself with `{ csrfToken: true }`.
     .macro({ csrfToken: { beforeHandle: checkToken } })
-    .onAfterHandle({ as: 'scoped' }, async ({ session, set, request }) => {
+    .onAfterHandle({ as: 'global' }, async ({ session, set, request }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
       if (!session) return
       const { https, secureCookie, name } = cookieFor(request)
@@ -124,5 +164,21 @@ export function session<T extends JsonShape<T> = SessionData>(options: SessionOp
         sameSite: 'lax',
         secure: secureCookie,
       }
+    })
+    .macro({
+      /** `{ session: 'subject' }`: the route needs a session bound to a subject, else 401. */
+      session: (requirement: 'subject') => ({
+        // Typed narrowly so the .d.ts does not spell out Elysia's context; `request` keeps the type
+        // from being a weak (all-optional) type, which a consumer's checker would refuse.
+        resolve({ session }: { session?: Session<T>; request: Request }) {
+          if (requirement !== 'subject' || session?.subject === undefined) throw new SessionRequiredError()
+          return { session: session as SignedInSession<T> }
+        },
+      }),
+    })
+    // A session error's text answer becomes JSON for a client that accepts JSON.
+    .mapResponse({ as: 'global' }, (context) => {
+      const { error, request } = context as typeof context & { error?: unknown }
+      if (error instanceof SessionError && acceptsJson(request)) return error.toResponse('json')
     })
 }

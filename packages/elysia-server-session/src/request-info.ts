@@ -114,3 +114,12 @@ function cookieValue(raw: string): string {
     return value
   }
 }
+
+/**
+ * Whether the client asks for JSON rather than a page: its Accept header names `application/json`
+ * or a `+json` type, and not `text/html`. `*\/*` alone (curl, fetch) and browsers get text.
+ */
+export function acceptsJson(request: Request): boolean {
+  const accept = request.headers.get('accept')
+  return accept !== null && /application\/json|\+json/i.test(accept) && !/text\/html/i.test(accept)
+}

@@ -1,7 +1,7 @@
 /**
  * The published declarations: `tsc -p tsconfig.build.json` (stripInternal on) must emit .d.ts
  * files that type-check on their own, as a consumer with `skipLibCheck: false` checks them: no
- * public declaration may name an `@internal` one that stripInternal removed. Elysia and Bun are
+ * public declaration may name an `@internal` one that stripInternal removed. Elysia, TypeBox and Bun are
  * stubbed, so that only our files are checked (and quickly).
  */
 import { expect, test } from 'bun:test'
@@ -16,6 +16,7 @@ const STUBS: Record<string, string> = {
   'elysia.d.ts': 'export declare class Elysia<A = any, B = any, C = any, D = any, E = any, F = any, G = any> { private brand: [A, B, C, D, E, F, G] }',
   'bun.d.ts': 'export declare class RedisClient { private brand: true }',
   'bun-sqlite.d.ts': 'export declare class Database { private brand: true }',
+  'typebox.d.ts': 'export interface TSchema { params: unknown[]; static: unknown }\nexport type Static<T extends TSchema> = T["static"]',
 }
 
 test('the .d.ts built with stripInternal type-check with skipLibCheck off', () => {
@@ -35,7 +36,7 @@ test('the .d.ts built with stripInternal type-check with skipLibCheck off', () =
       skipDefaultLibCheck: true,
       types: [],
       lib: ['ESNext', 'DOM'],
-      paths: { elysia: ['./elysia.d.ts'], bun: ['./bun.d.ts'], 'bun:sqlite': ['./bun-sqlite.d.ts'] },
+      paths: { elysia: ['./elysia.d.ts'], bun: ['./bun.d.ts'], 'bun:sqlite': ['./bun-sqlite.d.ts'], '@sinclair/typebox': ['./typebox.d.ts'] },
     },
     include: ['dist/**/*.d.ts'],
   }
