@@ -117,13 +117,19 @@ export type ResolvedSessionOptions = Required<Omit<SessionOptions, 'schema'>> & 
 
 export const MIN_SECRET_LENGTH = 32
 
+/** `value` and everything in it frozen: defaults that no dependency can change for every later caller. */
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) if (typeof inner === 'object' && inner !== null) deepFreeze(inner)
+  return Object.freeze(value)
+}
+
 /**
  * The default of every optional number and switch: the one place they are written (the README
- * and the server's settings quote this object).
+ * and the server's settings quote this object). Frozen, with `flood` and `csrf` inside it.
  * @example
  * session({ store, secrets, idleTimeout: sessionDefaults.idleTimeout * 2 })
  */
-export const sessionDefaults = {
+export const sessionDefaults = deepFreeze({
   cookieName: 'id',
   secure: 'auto',
   hostPrefix: true,
@@ -138,7 +144,7 @@ export const sessionDefaults = {
   flood: FLOOD_DEFAULTS,
   /** The origin check on, tokens off: see `CsrfOptions`. */
   csrf: csrfDefaults,
-} as const satisfies Partial<SessionOptions>
+} as const satisfies Partial<SessionOptions>)
 
 /** Defaults applied and every value checked; throws a `TypeError` that names the bad option. */
 export function resolveSessionOptions(options: SessionOptions): ResolvedSessionOptions {

@@ -135,6 +135,30 @@ describe('session.csrfToken() in a form flow', () => {
     expect(saved.status).toBe(200)
   })
 
+  test('through an old ID in its grace window, csrfToken() never renews: the live session is left alone', async () => {
+    // renewAfter shorter than the grace: a renewal is due again while the old ID still opens the record.
+    let at = 1_700_000_000_000
+    const app = new Elysia()
+      .use(session<{ v: number }>({ store: memoryStore({ pruneIntervalMs: 0 }), secrets: [SECRET], now: () => at, renewAfter: 10, renewalGrace: 30 }))
+      .get('/', async ({ session }) => String(await session.increment('v')))
+      .get('/token', ({ session }) => session.csrfToken())
+    const old = client(handleWith(app))
+    expect(await (await old.request('/')).text()).toBe('1')
+    const planted = old.cookie!
+    at += 11_000
+    expect(await (await old.request('/')).text()).toBe('2') // renewed: the client holds the new ID
+    const renewed = client(handleWith(app))
+    renewed.cookie = old.cookie
+    at += 15_000
+    const stale = client(handleWith(app))
+    stale.cookie = planted
+    const token = await stale.request('/token')
+    expect(token.status).toBe(200)
+    expect(token.headers.getSetCookie()).toEqual([])
+    at += 40_000 // past the grace: only the renewed ID is left
+    expect(await (await renewed.request('/')).text()).toBe('3')
+  })
+
   test('secret rotation: a token issued under the old secret still verifies', async () => {
     const store = memoryStore({ pruneIntervalMs: 0, now: () => clock.now })
     const before = setup({ secrets: [OLD_SECRET] }, store)

@@ -31,3 +31,15 @@ test("the README's options table quotes sessionDefaults, every one of them", asy
   expect(section).toContain(`${threshold} new sessions plus bad cookies per address per ${windowSeconds} s`)
   expect(section).toContain(`\`blockSeconds\` (${blockSeconds}: never)`)
 })
+
+test('the defaults cannot be changed at run time: a dependency mutating them would weaken every later session()', () => {
+  const before = JSON.stringify(sessionDefaults)
+  expect(() => {
+    ;(sessionDefaults as { idleTimeout: number }).idleTimeout = 5
+  }).toThrow(TypeError)
+  expect(() => (sessionDefaults.csrf.trustedOrigins as string[]).push('https://evil.example')).toThrow(TypeError)
+  expect(() => {
+    ;(sessionDefaults.flood as { blockSeconds: number }).blockSeconds = 300
+  }).toThrow(TypeError)
+  expect(JSON.stringify(sessionDefaults)).toBe(before)
+})
