@@ -15,6 +15,7 @@ export { createFaultReporter, describeFault, faultCode, FAULT_REPORTER_DEFAULTS,
 export { memoryStore, type MemoryStoreOptions } from './stores/memory'
 export { sqliteStore, type SqliteStoreOptions } from './stores/sqlite'
 export { redisStore, type RedisStoreOptions } from './stores/redis'
+export { postgresStore, POSTGRES_STORE_DEFAULTS, type PostgresStoreOptions } from './stores/postgres'
 export { sign, unsign } from './signing'
 export { generateId, storeKey } from './ids'
 export { subjectSessions, type SubjectSessions } from './subjects'

@@ -64,6 +64,11 @@ export type PrunerOptions = {
   intervalMs: number
   /** Records deleted per batch; a sweep runs batches until one comes back short. */
   batchSize: number
+  /**
+   * Wait a random 50-150 % of `intervalMs` before each sweep, so that instances sharing one
+   * database do not all sweep at once.
+   */
+  jitter?: boolean
   now: () => number
   onError: (error: unknown) => void
   /** Told how many records each sweep deleted (for metrics). */
@@ -91,7 +96,21 @@ export function startPruner(store: PruneCapability, options: PrunerOptions): () 
       running = false
     }
   }
-  const timer = setInterval(sweep, options.intervalMs)
-  timer.unref()
-  return () => clearInterval(timer)
+  if (!options.jitter) {
+    const timer = setInterval(sweep, options.intervalMs)
+    timer.unref()
+    return () => clearInterval(timer)
+  }
+  let timer: ReturnType<typeof setTimeout>
+  let stopped = false
+  const schedule = () => {
+    if (stopped) return
+    timer = setTimeout(() => void sweep().finally(schedule), options.intervalMs * (0.5 + Math.random()))
+    timer.unref()
+  }
+  schedule()
+  return () => {
+    stopped = true
+    clearTimeout(timer)
+  }
 }
