@@ -28,31 +28,54 @@ export abstract class SessionError extends Error {
   }
 }
 
+type Fault = { code: SessionStoreError['code']; status: 503 | 500; message: string; retryAfter?: string }
+const FULL: Fault = { code: 'SESSION_STORE_FULL', status: 503, message: 'Session storage is full; nothing was saved. Please retry later.', retryAfter: '30' }
+const BUSY: Fault = { code: 'SESSION_STORE_BUSY', status: 503, message: 'Session storage is busy; nothing was saved. Please retry shortly.', retryAfter: '1' }
+const UNAVAILABLE: Fault = { code: 'SESSION_STORE_UNAVAILABLE', status: 503, message: 'Session storage is unavailable; nothing was saved. Please retry shortly.', retryAfter: '1' }
+/** Retrying would fail the same way: a 500, no Retry-After. */
+const REFUSED: Fault = { code: 'SESSION_STORE_REFUSED', status: 500, message: 'Session storage refused the write; nothing was saved.' }
+
 /** What a client is told for an engine fault, by the engine's error code. */
-const STORE_FAULTS: Record<string, { code: SessionStoreError['code']; message: string; retryAfter: string }> = {
-  SQLITE_FULL: { code: 'SESSION_STORE_FULL', message: 'Session storage is full; nothing was saved. Please retry later.', retryAfter: '30' },
-  SQLITE_BUSY: { code: 'SESSION_STORE_BUSY', message: 'Session storage is busy; nothing was saved. Please retry shortly.', retryAfter: '1' },
+const STORE_FAULTS: Record<string, Fault> = { SQLITE_FULL: FULL, SQLITE_BUSY: BUSY }
+
+/** PostgreSQL server errors by SQLSTATE, then by class (its first two characters); the rest are unavailable. */
+const POSTGRES_FAULTS: Record<string, Fault> = {
+  '53100': FULL, // disk_full
+  '53': BUSY, // insufficient resources (too many connections, out of memory)
+  '40': BUSY, // serialization failure, deadlock
+  '55P03': BUSY, // lock_not_available
+  '23': REFUSED, // integrity constraint violation
 }
-const UNAVAILABLE = { code: 'SESSION_STORE_UNAVAILABLE', message: 'Session storage is unavailable; nothing was saved. Please retry shortly.', retryAfter: '1' } as const
+
+function faultOf(cause: unknown): Fault {
+  const { code, errno } = (cause ?? {}) as { code?: unknown; errno?: unknown }
+  if (code === 'ERR_POSTGRES_SERVER_ERROR') {
+    const state = String(errno ?? '')
+    return POSTGRES_FAULTS[state] ?? POSTGRES_FAULTS[state.slice(0, 2)] ?? UNAVAILABLE
+  }
+  return STORE_FAULTS[String(code ?? '')] ?? UNAVAILABLE
+}
 
 /**
  * The store could not answer or could not write (a system fault). Nothing was saved. `code` is
  * `SESSION_STORE_FULL` or `SESSION_STORE_BUSY` when the engine's fault says so, else
- * `SESSION_STORE_UNAVAILABLE`.
+ * `SESSION_STORE_UNAVAILABLE`: a 503 with `Retry-After`. When the engine refused the write for good
+ * (a constraint violation), `SESSION_STORE_REFUSED`: a 500 without `Retry-After`.
  */
 export class SessionStoreError extends SessionError {
   static readonly code = 'SESSION_STORE_UNAVAILABLE'
   override name = 'SessionStoreError'
-  readonly code: 'SESSION_STORE_UNAVAILABLE' | 'SESSION_STORE_FULL' | 'SESSION_STORE_BUSY'
-  readonly status = 503
+  readonly code: 'SESSION_STORE_UNAVAILABLE' | 'SESSION_STORE_FULL' | 'SESSION_STORE_BUSY' | 'SESSION_STORE_REFUSED'
+  readonly status: 503 | 500
   protected readonly publicMessage: string
   protected override readonly headers: Record<string, string>
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
-    const fault = STORE_FAULTS[String((this.cause as { code?: unknown } | undefined)?.code ?? '')] ?? UNAVAILABLE
+    const fault = faultOf(this.cause)
     this.code = fault.code
+    this.status = fault.status
     this.publicMessage = fault.message
-    this.headers = { 'retry-after': fault.retryAfter }
+    this.headers = fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}
   }
 }
 
