@@ -17,7 +17,7 @@ type Setting = { env: string; flag: string; default: string; help: string }
 export const SETTINGS = {
   port: { env: 'PORT', flag: '--port', default: '3000', help: 'TCP port to listen on (0 picks a free one)' },
   host: { env: 'HOST', flag: '--host', default: '0.0.0.0', help: 'address to listen on' },
-  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory | redis' },
+  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory | redis | postgres' },
   db: {
     env: 'SESSION_DB',
     flag: '--session-db',
@@ -36,6 +36,15 @@ export const SETTINGS = {
     default: 'sess:',
     help: 'prefix of the session keys in Redis (one per application sharing a Redis)',
   },
+  databaseUrl: {
+    env: 'DATABASE_URL',
+    flag: '--database-url',
+    default: 'postgres://postgres@127.0.0.1:5432/postgres',
+    help: 'PostgreSQL for SESSION_STORE=postgres: postgres://user:password@host:port/database',
+  },
+  pgPool: { env: 'SESSION_PG_POOL', flag: '--session-pg-pool', default: '10', help: 'PostgreSQL connections per instance' },
+  pgSchema: { env: 'SESSION_PG_SCHEMA', flag: '--session-pg-schema', default: 'public', help: 'PostgreSQL schema of the sessions table (created when missing)' },
+  pgTable: { env: 'SESSION_PG_TABLE', flag: '--session-pg-table', default: 'sessions', help: 'PostgreSQL sessions table (created and migrated at start)' },
   secret: {
     env: 'SESSION_SECRET',
     flag: '--session-secret',
@@ -134,10 +143,11 @@ export const SETTINGS = {
 export type Config = {
   port: number
   host: string
-  store: 'sqlite' | 'memory' | 'redis'
+  store: 'sqlite' | 'memory' | 'redis' | 'postgres'
   db: string
   redisUrl: string
   redisPrefix: string
+  postgres: { url: string; poolSize: number; schema: string; table: string }
   /** Empty when unset: the entry point generates or loads one (see secrets.ts). */
   secrets: string[]
   cookieName: string
@@ -176,8 +186,16 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     raw[name] = value
   }
   const store = raw.store.trim().toLowerCase()
-  if (store !== 'sqlite' && store !== 'memory' && store !== 'redis') {
-    throw new ConfigError(`SESSION_STORE must be sqlite, memory or redis, not ${JSON.stringify(raw.store)}`)
+  if (store !== 'sqlite' && store !== 'memory' && store !== 'redis' && store !== 'postgres') {
+    throw new ConfigError(`SESSION_STORE must be sqlite, memory, redis or postgres, not ${JSON.stringify(raw.store)}`)
+  }
+  if (store === 'postgres' && !/^(postgres|postgresql):\/\/./.test(raw.databaseUrl.trim())) {
+    throw new ConfigError('DATABASE_URL must look like postgres://user@host:port/database (credentials not shown)')
+  }
+  for (const name of ['pgSchema', 'pgTable'] as const) {
+    if (!/^[a-z_][a-z0-9_]{0,47}$/.test(raw[name])) {
+      throw new ConfigError(`${SETTINGS[name].env} must be lower-case letters, digits and _ (at most 48), not ${JSON.stringify(raw[name])}`)
+    }
   }
   if (store === 'redis' && !/^(redis|rediss|valkey|valkeys)(\+tls)?(\+unix)?:\/\/./.test(raw.redisUrl.trim())) {
     throw new ConfigError('REDIS_URL must look like redis://host:port or rediss://host:port (credentials not shown)')
@@ -212,6 +230,7 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     db: raw.db,
     redisUrl: raw.redisUrl.trim(),
     redisPrefix: store === 'redis' ? nonEmpty('redisPrefix', raw.redisPrefix) : raw.redisPrefix,
+    postgres: { url: raw.databaseUrl.trim(), poolSize: integer('pgPool', raw.pgPool, 1, 1000), schema: raw.pgSchema, table: raw.pgTable },
     secrets: secrets.filter(Boolean),
     cookieName: raw.cookieName,
     secure: secure === 'auto' || secure === 'force' ? secure : secure === 'true',

@@ -13,7 +13,7 @@ import { ConfigError, helpText, parseConfig, type Config } from './config'
 import { createLogger, type Logger } from './log'
 import { createServerMetrics, serveMetrics } from './observability'
 import { checkSecrets, generateSecret, resolveSecrets } from './secrets'
-import { memoryStore, redisStore, sqliteStore, type FullSessionStore } from 'elysia-server-session'
+import { memoryStore, postgresStore, redisStore, sqliteStore, type FullSessionStore } from 'elysia-server-session'
 
 let log: Logger = createLogger()
 
@@ -33,6 +33,7 @@ function openStore(config: Config, logger: Logger, onPruned?: (count: number) =>
   const common = { pruneIntervalMs: config.pruneInterval * 1000, warn: logger.warn, onPruned }
   if (config.store === 'memory') return memoryStore(common)
   if (config.store === 'redis') return redisStore({ url: config.redisUrl, prefix: config.redisPrefix, warn: logger.warn })
+  if (config.store === 'postgres') return postgresStore({ ...config.postgres, ...common })
   try {
     return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, cacheSize: config.cacheRows, ...common })
   } catch (error) {
@@ -92,7 +93,7 @@ async function admin(args: string[]): Promise<number> {
     return 1
   }
   if (command.command === 'backup') {
-    if (config.store !== 'sqlite') throw new ConfigError('sessions backup copies SQLite; back Redis up with its own RDB/AOF files')
+    if (config.store !== 'sqlite') throw new ConfigError('sessions backup copies SQLite; back Redis up with its own RDB/AOF files, PostgreSQL with pg_dump')
     try {
       console.log(backupSqlite(config.db, command.file))
       return 0
@@ -147,7 +148,9 @@ async function serve(config: Config) {
         )
   listening('requests', 'HOST/PORT', host, port, () => app.listen({ port, hostname: host, reusePort: false }))
   const where =
-    config.store === 'sqlite' ? `, database ${resolve(config.db)}` : config.store === 'redis' ? `, ${withoutPassword(config.redisUrl)}` : ''
+    config.store === 'sqlite' ? `, database ${resolve(config.db)}`
+    : config.store === 'redis' ? `, ${withoutPassword(config.redisUrl)}`
+    : config.store === 'postgres' ? `, ${withoutPassword(config.postgres.url)} table ${config.postgres.schema}.${config.postgres.table}` : ''
   log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)
   if (metricsListener) {
     metrics.watchStored()

@@ -57,6 +57,13 @@ describe('configuration', () => {
     expect(parseConfig(['--metrics-port=0', '--metrics-host', '10.0.0.5'], { METRICS_PORT: '9100' }).metrics).toEqual({ port: 0, host: '10.0.0.5' })
   })
 
+  test('PostgreSQL: SESSION_STORE=postgres, DATABASE_URL or --database-url, pool, schema and table', () => {
+    expect(parseConfig([], {}).postgres).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/postgres', poolSize: 10, schema: 'public', table: 'sessions' })
+    const env = { SESSION_STORE: 'postgres', DATABASE_URL: 'postgres://app:pw@db:5432/app', SESSION_PG_POOL: '4', SESSION_PG_TABLE: 'web_sessions' }
+    const config = parseConfig(['--database-url', 'postgresql://other@db2/x', '--session-pg-schema=auth'], env)
+    expect(config).toMatchObject({ store: 'postgres', postgres: { url: 'postgresql://other@db2/x', poolSize: 4, schema: 'auth', table: 'web_sessions' } })
+  })
+
   test('every setting is in --help with its variable and default', () => {
     const help = helpText()
     for (const setting of Object.values(SETTINGS)) {
@@ -89,6 +96,10 @@ describe('configuration', () => {
     ['an empty HOST', [], { HOST: ' ' }, /HOST \(--host\) must not be empty/],
     ['secrets that are only commas and spaces', [], { SESSION_SECRET: ' , ,' }, /SESSION_SECRET holds an empty secret/],
     ['a secret list with an empty entry', [], { SESSION_SECRET: `${'a'.repeat(32)},,${'b'.repeat(32)}` }, /SESSION_SECRET holds an empty secret/],
+    ['a DATABASE_URL that is not postgres://', [], { SESSION_STORE: 'postgres', DATABASE_URL: 'mysql://db/x' }, /DATABASE_URL must look like postgres:/],
+    ['a pool of 0', [], { SESSION_PG_POOL: '0' }, /SESSION_PG_POOL \(--session-pg-pool\) must be a whole number from 1 to 1000/],
+    ['a table name that needs quoting', [], { SESSION_PG_TABLE: 'Sessions"; DROP' }, /SESSION_PG_TABLE must be lower-case letters/],
+    ['an empty schema name', ['--session-pg-schema='], {}, /SESSION_PG_SCHEMA must be lower-case letters/],
   ]
   for (const [what, args, env, message] of bad) {
     test(`${what} is a ConfigError with a clear message`, () => {

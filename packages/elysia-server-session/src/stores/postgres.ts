@@ -139,6 +139,10 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   }
   const deadline = (expiresAt: number | undefined) => expiresAt ?? null
 
+  // Migrate now: a server that is down, or a table from a newer program, is reported at start.
+  const starting = schemaReady().catch((error) => warn(`session store: cannot prepare ${names.label}: ${(error as Error).message}`))
+  inflight.add(starting)
+
   const store: SessionStore = {
     async get(key, at) {
       const [row] = await run<Row>(q.get, [key, at])
