@@ -60,7 +60,7 @@ export async function postgresReady(suite: string, ownServers = false, shared = 
 }
 
 let created = 0
-/** A new, empty database on the shared server, dropped after the file's tests. @returns its URL. */
+/** A new, empty database on the shared server, dropped after the file's tests (call it at the top level of a test file). @returns its URL. */
 export async function createTestDatabase(adminUrl = POSTGRES_ADMIN_URL): Promise<string> {
   const name = `sessions_test_${process.pid}_${Date.now().toString(36)}_${created++}`
   const admin = new SQL(adminUrl, { max: 1 })
