@@ -22,6 +22,7 @@
  *   BENCH_OUT=dir           write latest.{md,svg,json} there instead of bench/results
  *   BENCH_STRICT=1          exit 1 when a target fails
  *   BENCH_SERVER_CPU=0 BENCH_LOAD_CPU=1   the cores for `taskset -c`
+ *   BENCH_POSTGRES_URL=url  the PostgreSQL server ours (PostgreSQL) makes its database on
  */
 import type { Subprocess } from 'bun'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -62,6 +63,11 @@ const OURS_ENV: Record<string, string> = Object.fromEntries(
     .map((pair) => [pair.slice(0, pair.indexOf('=')).trim(), pair.slice(pair.indexOf('=') + 1).trim()])
 )
 const REDIS_PREFIX = `bench:${process.pid}:${Date.now()}:`
+/** ours (PostgreSQL) runs on a database of its own on the local server, made at start and dropped at the end. */
+const PG_ADMIN_URL = env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const PG_DATABASE = `session_bench_${process.pid}`
+const PG_URL = Object.assign(new URL(PG_ADMIN_URL), { pathname: `/${PG_DATABASE}` }).toString()
+let pgTables = 0
 
 // ---------------------------------------------------------------- child processes, always killed
 const children = new Set<Subprocess>()
@@ -209,6 +215,20 @@ async function redisAnswers(): Promise<boolean> {
   })
 }
 
+/** Creates or drops the benchmark's PostgreSQL database. @returns false when the server cannot. */
+async function postgresDatabase(action: 'CREATE' | 'DROP'): Promise<boolean> {
+  const { SQL } = await import('bun')
+  const sql = new SQL(PG_ADMIN_URL, { max: 1, connectionTimeout: 2 })
+  try {
+    await sql.unsafe(action === 'CREATE' ? `CREATE DATABASE ${PG_DATABASE}` : `DROP DATABASE IF EXISTS ${PG_DATABASE} WITH (FORCE)`)
+    return true
+  } catch {
+    return false
+  } finally {
+    await sql.close().catch(() => {})
+  }
+}
+
 async function cleanRedis() {
   try {
     const { RedisClient } = await import('bun')
@@ -281,6 +301,22 @@ const SERVERS: ServerDef[] = [
       REDIS_URL,
       SESSION_REDIS_PREFIX: REDIS_PREFIX,
       SESSION_DB: join(dir, 'ours-redis.db'),
+      SESSION_SECRET: SECRET,
+    }),
+    scenarios: ['returning', 'new', 'hot'],
+    optional: true,
+  },
+  {
+    key: 'ours-postgres',
+    label: 'ours (PostgreSQL)',
+    runtime: 'Bun (compiled)',
+    cmd: [BINARY],
+    env: (dir) => ({
+      ...OURS_ENV,
+      SESSION_STORE: 'postgres',
+      DATABASE_URL: PG_URL,
+      SESSION_PG_TABLE: `sessions_${pgTables++}`, // a fresh table per scenario
+      SESSION_DB: join(dir, 'ours-postgres.db'),
       SESSION_SECRET: SECRET,
     }),
     scenarios: ['returning', 'new', 'hot'],
@@ -715,7 +751,11 @@ try {
   const notes: string[] = []
   const redis = await redisAnswers()
   if (!redis) notes.push('ours (Redis) not run: nothing answers PING on 127.0.0.1:6379.')
-  const servers = SERVERS.filter((s) => (!onlyServers || onlyServers.includes(s.key)) && (s.key !== 'ours-redis' || redis))
+  const postgres = await postgresDatabase('CREATE')
+  if (!postgres) notes.push(`ours (PostgreSQL) not run: cannot create a database at ${PG_ADMIN_URL}.`)
+  const servers = SERVERS.filter(
+    (s) => (!onlyServers || onlyServers.includes(s.key)) && (s.key !== 'ours-redis' || redis) && (s.key !== 'ours-postgres' || postgres)
+  )
   const scenarios = ALL_SCENARIOS.filter((s) => !onlyScenarios || onlyScenarios.includes(s))
 
   const facts = await machineFacts()
@@ -788,5 +828,6 @@ try {
   if (env.BENCH_STRICT === '1' && failed) process.exitCode = 1
 } finally {
   killAll()
+  await postgresDatabase('DROP')
   rmSync(dir, { recursive: true, force: true })
 }
