@@ -16,7 +16,8 @@
  */
 import { SQL } from 'bun'
 import { SessionTooLargeError, SessionValueError } from '../errors'
-import type { SessionData, SessionRecord, SessionStore, SessionSummary } from '../store'
+import type { SessionData, SessionRecord, SessionStore, SessionSummary, WriteOptions } from '../store'
+import { combineIncrements } from './postgres-combine'
 import { damagedRecordReporter, decodeData, encodeData, startPruner } from './records'
 import { migratePostgres, postgresNames } from './postgres-schema'
 import { postgresStatements } from './postgres-sql'
@@ -143,6 +144,17 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   const starting = schemaReady().catch((error) => warn(`session store: cannot prepare ${names.label}: ${(error as Error).message}`))
   inflight.add(starting)
 
+  /** One increment, one statement; `combineIncrements` shares statements between parallel ones. */
+  const incrementOne = async (key: string, field: string, by: number, { now: at, expiresAt, maxBytes }: WriteOptions) => {
+    if (!Number.isFinite(by)) throw new SessionValueError(`cannot increment "${field}" by ${by}`)
+    const [row] = await run<{ value: number }>(q.increment, [key, at, deadline(expiresAt), field, by, maxBytes])
+    if (row) return row.value
+    const [refused] = await run<{ type: string | null; numeric: boolean; size: number }>(q.incrementRefused, [key, at, field, by])
+    if (!refused) return undefined
+    if (!refused.numeric) throw new SessionValueError(`cannot increment "${field}": it holds a ${JSON_TYPES[refused.type!] ?? refused.type}`)
+    throw new SessionTooLargeError(refused.size, maxBytes)
+  }
+
   const store: SessionStore = {
     async get(key, at) {
       const [row] = await run<Row>(q.get, [key, at])
@@ -175,15 +187,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
       if (!refused) return undefined
       throw new SessionTooLargeError(refused.size, maxBytes)
     },
-    async increment(key, field, by, { now: at, expiresAt, maxBytes }) {
-      if (!Number.isFinite(by)) throw new SessionValueError(`cannot increment "${field}" by ${by}`)
-      const [row] = await run<{ value: number }>(q.increment, [key, at, deadline(expiresAt), field, by, maxBytes])
-      if (row) return row.value
-      const [refused] = await run<{ type: string | null; numeric: boolean; size: number }>(q.incrementRefused, [key, at, field, by])
-      if (!refused) return undefined
-      if (!refused.numeric) throw new SessionValueError(`cannot increment "${field}": it holds a ${JSON_TYPES[refused.type!] ?? refused.type}`)
-      throw new SessionTooLargeError(refused.size, maxBytes)
-    },
+    increment: combineIncrements(incrementOne),
     async touch(key, at, expiresAt) {
       const result = await run(q.touch, [key, at, expiresAt])
       return (result as unknown as { count: number }).count === 1

@@ -76,6 +76,42 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     await Promise.all([a.close(), b.close()])
   })
 
+  test('parallel increments of one field share statements: exact, each its own value, far fewer row updates', async () => {
+    const table = `hot${n++}`
+    const store = postgresStore({ url, table, pruneIntervalMs: 0 })
+    const k = key()
+    await store.create(k, record({ views: 0 }), 1000)
+    // A trigger counts the row updates PostgreSQL makes.
+    const sql = admin()
+    await sql.unsafe(`CREATE TABLE ${table}_updates (n int NOT NULL);
+      INSERT INTO ${table}_updates VALUES (0);
+      CREATE FUNCTION ${table}_count() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN UPDATE ${table}_updates SET n = n + 1; RETURN NEW; END';
+      CREATE TRIGGER counted BEFORE UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_count();`)
+    const values = await Promise.all(Array.from({ length: 100 }, (_, i) => store.increment(k, 'views', 1 + (i % 3), write(T0 + i))))
+    const expected = Array.from({ length: 100 }, (_, i) => 1 + (i % 3)).reduce((sum, by) => sum + by, 0)
+    expect(new Set(values).size).toBe(100)
+    expect(Math.max(...(values as number[]))).toBe(expected)
+    expect((await store.get(k, T0 + 200))?.data).toEqual({ views: expected })
+    const [{ n: updates }] = await sql.unsafe(`SELECT n FROM ${table}_updates`)
+    expect(updates).toBeLessThan(20)
+    // The deadline is the last caller's.
+    expect((await store.get(k, T0 + 200))?.expiresAt).toBe(T0 + 99 + HOUR)
+    await sql.close()
+    await store.close()
+  })
+
+  test('a combined increment that is refused is retried one by one: each caller gets its own answer', async () => {
+    const store = open()
+    const k = key()
+    await store.create(k, record({ n: 8 }), 1000)
+    const size = Buffer.byteLength('{"n": 9}')
+    const results = await Promise.allSettled([1, 1, 1].map(() => store.increment(k, 'n', 1, write(T0 + 1, size))))
+    expect(results[0]).toEqual({ status: 'fulfilled', value: 9 })
+    for (const result of results.slice(1)) expect((result as PromiseRejectedResult).reason).toBeInstanceOf(SessionTooLargeError)
+    expect((await store.get(k, T0 + 2))?.data).toEqual({ n: 9 })
+    await store.close()
+  })
+
   test('data and increments read back exactly as the memory store keeps them', async () => {
     const stores: SessionStore[] = [memoryStore({ pruneIntervalMs: 0 }), open()]
     const results = []
