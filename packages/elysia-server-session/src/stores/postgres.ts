@@ -85,6 +85,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   const reportDamaged = damagedRecordReporter(warn)
   const inflight = new Set<Promise<unknown>>()
   let closed = false
+  let closing: Promise<void> | undefined
   let down = false
 
   // The schema before any statement; a failure (the server down) is retried by the next call.
@@ -143,6 +144,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   // Migrate now: a server that is down, or a table from a newer program, is reported at start.
   const starting = schemaReady().catch((error) => warn(`session store: cannot prepare ${names.label}: ${(error as Error).message}`))
   inflight.add(starting)
+  void starting.finally(() => inflight.delete(starting))
 
   /** One increment, one statement; `combineIncrements` shares statements between parallel ones. */
   const incrementOne = async (key: string, field: string, by: number, { now: at, expiresAt, maxBytes }: WriteOptions) => {
@@ -225,11 +227,15 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
       await run('SELECT 1', [])
     },
     async close() {
-      if (closed) return
+      if (closing) return closing
       stopPruner()
-      closed = true
-      await Promise.allSettled(inflight)
-      if (!options.sql) await sql.close()
+      // Calls accepted before close finish first, combined increments that were waiting included.
+      closing = (async () => {
+        while (inflight.size > 0) await Promise.allSettled([...inflight])
+        closed = true
+        if (!options.sql) await sql.close()
+      })()
+      return closing
     },
   }
   const stopPruner = startPruner(store, {

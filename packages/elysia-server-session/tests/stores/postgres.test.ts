@@ -100,6 +100,19 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     await store.close()
   })
 
+  test('close() lets every call accepted before it finish, combined increments waiting their turn included', async () => {
+    const store = open()
+    const k = key()
+    await store.create(k, record({ views: 0 }), 1000)
+    const pending = Array.from({ length: 50 }, () => store.increment(k, 'views', 1, write(T0 + 1)))
+    await store.close()
+    const results = await Promise.allSettled(pending)
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([])
+    const check = open({ table: `s${n - 1}` })
+    expect((await check.get(k, T0 + 2))?.data).toEqual({ views: 50 })
+    await check.close()
+  })
+
   test('a combined increment that is refused is retried one by one: each caller gets its own answer', async () => {
     const store = open()
     const k = key()
