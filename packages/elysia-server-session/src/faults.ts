@@ -14,9 +14,13 @@ export type FaultReporterOptions = {
 
 export const FAULT_REPORTER_DEFAULTS = { intervalMs: 10_000 }
 
-/** The engine's code of a fault (`code` when it carries one), else its error name. */
+/**
+ * The engine's code of a fault (`code` when it carries one; a PostgreSQL server error with its
+ * SQLSTATE, `ERR_POSTGRES_SERVER_ERROR/53100`, since Bun gives them all one code), else its error name.
+ */
 export function faultCode(error: unknown): string {
-  const code = (error as { code?: unknown } | null | undefined)?.code
+  const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown }
+  if (code === 'ERR_POSTGRES_SERVER_ERROR' && typeof errno === 'string' && errno !== '') return `${code}/${errno}`
   if (typeof code === 'string' && code !== '') return code
   return error instanceof Error ? error.name : typeof error
 }

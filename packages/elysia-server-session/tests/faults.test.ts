@@ -24,6 +24,10 @@ test('the code is the engine code when there is one, else the error name; the de
   expect(faultCode(fault('WRONGPASS', 'x'))).toBe('WRONGPASS')
   expect(faultCode(new TypeError('x'))).toBe('TypeError')
   expect(faultCode('text')).toBe('string')
+  // Bun's PostgreSQL errors share one code; the SQLSTATE tells a full disk from a deadlock.
+  const full = Object.assign(fault('ERR_POSTGRES_SERVER_ERROR', 'could not extend file'), { errno: '53100' })
+  expect(faultCode(full)).toBe('ERR_POSTGRES_SERVER_ERROR/53100')
+  expect(describeFault(full)).toBe('ERR_POSTGRES_SERVER_ERROR/53100: could not extend file')
   expect(describeFault(fault('ERR_REDIS_TIMEOUT', 'Redis did not answer\nwithin 500 ms'))).toBe('ERR_REDIS_TIMEOUT: Redis did not answer within 500 ms')
   expect(describeFault(fault('WRONGPASS', 'WRONGPASS invalid username-password pair'))).toBe('WRONGPASS invalid username-password pair')
 })

@@ -61,6 +61,12 @@ export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length
 
 /** Brings the table to `POSTGRES_SCHEMA_VERSION`; refuses one written by a newer program. */
 export async function migratePostgres(sql: SQL, names: PostgresNames): Promise<void> {
+  // Up to date already (the usual start): nothing to lock or create, which also works read-only.
+  const [found] = await sql.unsafe(`SELECT to_regclass($1) IS NOT NULL AS present`, [names.version])
+  if (found.present) {
+    const [row] = await sql.unsafe(`SELECT version FROM ${names.version}`)
+    if (row?.version === POSTGRES_SCHEMA_VERSION) return
+  }
   await sql.begin(async (tx) => {
     await tx.unsafe('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`elysia-server-session:${names.label}`])
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${names.schema}`)

@@ -81,6 +81,8 @@ export function postgresStatements({ table: T }: PostgresNames) {
      */
     prune: `WITH batch AS (SELECT key FROM ${T} WHERE expires_at <= $1::int8 LIMIT $2::int4 FOR UPDATE SKIP LOCKED)
       DELETE FROM ${T} WHERE key IN (SELECT key FROM batch)`,
+    /** Whether this connection could write: not a standby, not read-only by default. */
+    writable: "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on' AS read_only",
     /** `$1` now. Counts every row: for operators and tests, never the request path. */
     stats: `SELECT count(*) FILTER (WHERE expires_at > $1::int8 AND moved_to IS NULL)::float8 AS live,
         count(*) FILTER (WHERE expires_at <= $1::int8)::float8 AS expired, pg_total_relation_size('${T.replaceAll("'", "''")}')::float8 AS bytes

@@ -69,6 +69,8 @@ type Row = {
 
 /** SQLSTATEs of values jsonb cannot hold (NUL, unpaired surrogates) and of numbers out of range. */
 const VALUE_STATES = new Set(['22P05', '22P02', '22003', '22021'])
+/** A write outcome younger than this answers `ping` (as in the SQLite store). */
+const WRITE_OUTCOME_MS = 1000
 const JSON_TYPES: Record<string, string> = { array: 'object', object: 'object', string: 'string', boolean: 'boolean' }
 
 /**
@@ -87,6 +89,9 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   let closed = false
   let closing: Promise<void> | undefined
   let down = false
+  /** The outcome of the latest write, for `ping`: a write that just failed says more than a read that works. */
+  let lastWrite: { at: number; error?: unknown } = { at: -Infinity }
+  const READS = new Set([q.get, q.listSubject, q.stats, q.size, q.updateRefused, q.incrementRefused, q.writable])
 
   // The schema before any statement; a failure (the server down) is retried by the next call.
   let migrated: Promise<void> | undefined
@@ -122,7 +127,17 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
         .finally(() => clearTimeout(timer))
     })
     inflight.add(result)
-    result.then(() => inflight.delete(result), () => inflight.delete(result))
+    const write = !READS.has(text)
+    result.then(
+      () => {
+        inflight.delete(result)
+        if (write) lastWrite = { at: performance.now() }
+      },
+      (error) => {
+        inflight.delete(result)
+        if (write && !(error instanceof SessionValueError)) lastWrite = { at: performance.now(), error }
+      }
+    )
     return result
   }
   const valueError = (error: Error) =>
@@ -224,7 +239,16 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
       return { live: row!.live, expired: row!.expired, bytes: row!.bytes }
     },
     async ping() {
-      await run('SELECT 1', [])
+      const failed = lastWrite.error as { message?: string; code?: string; errno?: string } | undefined
+      if (failed && performance.now() - lastWrite.at < WRITE_OUTCOME_MS) {
+        const { code, errno } = failed
+        throw Object.assign(new Error(`the latest write failed: ${failed.message}`, { cause: failed }), { code, errno })
+      }
+      const [row] = await run<{ read_only: boolean }>(q.writable, [])
+      if (row!.read_only) {
+        const message = 'PostgreSQL is read-only here (a standby, or default_transaction_read_only): writes would fail'
+        throw Object.assign(new Error(message), { code: 'ERR_POSTGRES_SERVER_ERROR', errno: '25006' })
+      }
     },
     async close() {
       if (closing) return closing

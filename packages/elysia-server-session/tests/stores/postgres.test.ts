@@ -17,7 +17,7 @@ import { key, record, storeConformance } from '../../src/testing'
 
 const ready = await postgresReady('postgres store tests')
 const ownServers = ready && (await postgresReady('postgres store fault tests', true))
-const url = ready ? await createTestDatabase() : ''
+const [url, readOnlyUrl] = ready ? [await createTestDatabase(), await createTestDatabase()] : ['', '']
 let n = 0
 const open = (options: Parameters<typeof postgresStore>[0] = {}) =>
   postgresStore({ url, table: `s${n++}`, pruneIntervalMs: 0, ...options })
@@ -248,6 +248,33 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     await store.close()
   })
 
+  test('ping: fails on a read-only database (a standby, default_transaction_read_only) and right after a failed write', async () => {
+    const setup = postgresStore({ url: readOnlyUrl, pruneIntervalMs: 0 })
+    const k = key()
+    await setup.create(k, record({ views: 1 }), 1000)
+    await setup.close()
+    const sql = admin()
+    const database = new URL(readOnlyUrl).pathname.slice(1)
+    await sql.unsafe(`ALTER DATABASE "${database}" SET default_transaction_read_only = on`)
+    const store = postgresStore({ url: readOnlyUrl, pruneIntervalMs: 0 })
+    try {
+      expect((await store.get(k, T0))?.data).toEqual({ views: 1 }) // reads work
+      expect(store.ping()).rejects.toMatchObject({ errno: '25006', message: expect.stringContaining('read-only') })
+      const failed = await store.increment(k, 'views', 1, write(T0 + 1)).catch((e) => e)
+      expect(failed).toMatchObject({ code: 'ERR_POSTGRES_SERVER_ERROR', errno: '25006' })
+      expect(new SessionStoreError('increment', { cause: failed }).toResponse().status).toBe(503)
+      // The failed write answers the next ping itself, without a probe.
+      const pinged = await store.ping().catch((e) => e)
+      expect(pinged.cause).toBe(failed)
+      expect(pinged.message).toStartWith('the latest write failed: ')
+      expect(pinged.errno).toBe('25006')
+    } finally {
+      await store.close()
+      await sql.unsafe(`ALTER DATABASE "${database}" RESET default_transaction_read_only`)
+      await sql.close()
+    }
+  })
+
   test('a key collision is a 500 without Retry-After (retrying cannot help), not a 503', async () => {
     const store = open()
     const k = key()
@@ -302,7 +329,7 @@ describe.skipIf(!ownServers)('postgres store on a server of its own', () => {
       for (const [name, call] of calls) {
         const started = performance.now()
         const error = await call().catch((e) => e)
-        expect(error, name).toMatchObject({ code: expect.stringMatching(/^ERR_POSTGRES_CONNECTION/) })
+        expect(String((error as { code?: string }).code), name).toMatch(/^ERR_POSTGRES_CONNECTION/)
         expect(new SessionStoreError(name, { cause: error }).toResponse().headers.get('retry-after'), name).toBe('1')
         expect(performance.now() - started, name).toBeLessThan(600)
       }
