@@ -83,12 +83,17 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   const { commandTimeoutMs, now = Date.now, warn = console.warn } = settings
   const names = postgresNames(settings.schema, settings.table)
   const q = postgresStatements(names)
-  const sql = options.sql ?? new SQL(settings.url, { max: settings.poolSize, idleTimeout: 60, connectionTimeout: Math.ceil(commandTimeoutMs / 1000) })
+  // Connecting gives up (whole seconds) before a call's own timeout, so that a call reports why.
+  const connectionTimeout = Math.max(1, Math.ceil(commandTimeoutMs / 1000) - 1)
+  const sql = options.sql ?? new SQL(settings.url, { max: settings.poolSize, idleTimeout: 60, connectionTimeout })
   const reportDamaged = damagedRecordReporter(warn)
   const inflight = new Set<Promise<unknown>>()
   let closed = false
   let closing: Promise<void> | undefined
-  let down = false
+  /** The connection error while PostgreSQL is unreachable, else undefined. */
+  let down: Error | undefined
+  /** While down, the one call that tries to reconnect; the others fail at once instead of each waiting. */
+  let probe: Promise<unknown> | undefined
   /** The outcome of the latest write, for `ping`: a write that just failed says more than a read that works. */
   let lastWrite: { at: number; error?: unknown } = { at: -Infinity }
   const READS = new Set([q.get, q.listSubject, q.stats, q.size, q.updateRefused, q.incrementRefused, q.writable])
@@ -104,6 +109,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   /** Runs one statement; rejects after commandTimeoutMs whatever happens. */
   const run = <T = Record<string, any>>(text: string, params: unknown[]): Promise<T[]> => {
     if (closed) return Promise.reject(new Error('session store is closed'))
+    if (down && probe) return Promise.reject(down)
     const result = new Promise<T[]>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(Object.assign(new Error(`PostgreSQL did not answer within ${commandTimeoutMs} ms`), { code: 'ERR_POSTGRES_TIMEOUT' })),
@@ -114,19 +120,25 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
         .then(
           (rows) => {
             if (down) warn('session store: PostgreSQL connection restored')
-            down = false
+            down = undefined
             resolve(rows)
           },
           (error) => {
             const code = String(error?.code ?? '')
-            if (code.startsWith('ERR_POSTGRES_CONNECTION') && !down) warn(`session store: cannot reach PostgreSQL: ${error.message}`)
-            if (code.startsWith('ERR_POSTGRES_CONNECTION')) down = true
+            if (code.startsWith('ERR_POSTGRES_CONNECTION')) {
+              if (!down) warn(`session store: cannot reach PostgreSQL: ${error.message}`)
+              down = error
+            }
             reject(code === 'ERR_POSTGRES_SERVER_ERROR' && VALUE_STATES.has(String(error.errno)) ? valueError(error) : error)
           }
         )
         .finally(() => clearTimeout(timer))
     })
     inflight.add(result)
+    if (down) {
+      probe = result
+      result.then(() => (probe = undefined), () => (probe = undefined))
+    }
     const write = !READS.has(text)
     result.then(
       () => {

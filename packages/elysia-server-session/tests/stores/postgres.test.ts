@@ -275,6 +275,22 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     }
   })
 
+  test('an address that never answers: one call waits to reconnect, the others fail at once', async () => {
+    // 10.255.255.1 is not routed: connecting there hangs until the connection timeout.
+    const store = postgresStore({ url: 'postgres://postgres@10.255.255.1:5432/x', pruneIntervalMs: 0, commandTimeoutMs: 2000, warn: () => {} })
+    try {
+      await store.ping().catch(() => {}) // the first failure: down
+      const probing = store.ping().catch((e) => e)
+      const started = performance.now()
+      const others = await Promise.all(Array.from({ length: 20 }, () => store.get(key(), T0).catch((e) => e)))
+      expect(performance.now() - started).toBeLessThan(100)
+      for (const error of others) expect(String(error.code)).toMatch(/^ERR_POSTGRES_CONNECTION/)
+      expect(String((await probing).code)).toMatch(/^ERR_POSTGRES_(CONNECTION|TIMEOUT)/)
+    } finally {
+      await store.close()
+    }
+  }, 20_000)
+
   test('a key collision is a 500 without Retry-After (retrying cannot help), not a 503', async () => {
     const store = open()
     const k = key()
