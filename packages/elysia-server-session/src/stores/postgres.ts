@@ -19,6 +19,7 @@ import { SessionTooLargeError, SessionValueError } from '../errors'
 import type { SessionData, SessionRecord, SessionStore, SessionSummary, WriteOptions } from '../store'
 import { combineIncrements } from './postgres-combine'
 import { damagedRecordReporter, decodeData, encodeData, startPruner } from './records'
+import { createPostgresRunner } from './postgres-runner'
 import { migratePostgres, postgresNames } from './postgres-schema'
 import { postgresStatements } from './postgres-sql'
 
@@ -67,8 +68,6 @@ type Row = {
   user_agent: string | null
 }
 
-/** SQLSTATEs of values jsonb cannot hold (NUL, unpaired surrogates) and of numbers out of range. */
-const VALUE_STATES = new Set(['22P05', '22P02', '22003', '22021'])
 /** A write outcome younger than this answers `ping` (as in the SQLite store). */
 const WRITE_OUTCOME_MS = 1000
 const JSON_TYPES: Record<string, string> = { array: 'object', object: 'object', string: 'string', boolean: 'boolean' }
@@ -87,16 +86,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   const connectionTimeout = Math.max(1, Math.ceil(commandTimeoutMs / 1000) - 1)
   const sql = options.sql ?? new SQL(settings.url, { max: settings.poolSize, idleTimeout: 60, connectionTimeout })
   const reportDamaged = damagedRecordReporter(warn)
-  const inflight = new Set<Promise<unknown>>()
-  let closed = false
   let closing: Promise<void> | undefined
-  /** The connection error while PostgreSQL is unreachable, else undefined. */
-  let down: Error | undefined
-  /** While down, the one call that tries to reconnect; the others fail at once instead of each waiting. */
-  let probe: Promise<unknown> | undefined
-  /** The outcome of the latest write, for `ping`: a write that just failed says more than a read that works. */
-  let lastWrite: { at: number; error?: unknown } = { at: -Infinity }
-  const READS = new Set([q.get, q.listSubject, q.stats, q.size, q.updateRefused, q.incrementRefused, q.writable])
 
   // The schema before any statement; a failure (the server down) is retried by the next call.
   let migrated: Promise<void> | undefined
@@ -105,55 +95,8 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
       migrated = undefined
       throw error
     }))
-
-  /** Runs one statement; rejects after commandTimeoutMs whatever happens. */
-  const run = <T = Record<string, any>>(text: string, params: unknown[]): Promise<T[]> => {
-    if (closed) return Promise.reject(new Error('session store is closed'))
-    if (down && probe) return Promise.reject(down)
-    const result = new Promise<T[]>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(Object.assign(new Error(`PostgreSQL did not answer within ${commandTimeoutMs} ms`), { code: 'ERR_POSTGRES_TIMEOUT' })),
-        commandTimeoutMs
-      )
-      schemaReady()
-        .then(() => sql.unsafe(text, params) as Promise<T[]>)
-        .then(
-          (rows) => {
-            if (down) warn('session store: PostgreSQL connection restored')
-            down = undefined
-            resolve(rows)
-          },
-          (error) => {
-            const code = String(error?.code ?? '')
-            if (code.startsWith('ERR_POSTGRES_CONNECTION')) {
-              if (!down) warn(`session store: cannot reach PostgreSQL: ${error.message}`)
-              down = error
-            }
-            reject(code === 'ERR_POSTGRES_SERVER_ERROR' && VALUE_STATES.has(String(error.errno)) ? valueError(error) : error)
-          }
-        )
-        .finally(() => clearTimeout(timer))
-    })
-    inflight.add(result)
-    if (down) {
-      probe = result
-      result.then(() => (probe = undefined), () => (probe = undefined))
-    }
-    const write = !READS.has(text)
-    result.then(
-      () => {
-        inflight.delete(result)
-        if (write) lastWrite = { at: performance.now() }
-      },
-      (error) => {
-        inflight.delete(result)
-        if (write && !(error instanceof SessionValueError)) lastWrite = { at: performance.now(), error }
-      }
-    )
-    return result
-  }
-  const valueError = (error: Error) =>
-    new SessionValueError(`PostgreSQL cannot store this session value: ${error.message}`, { cause: error })
+  const reads = new Set([q.get, q.listSubject, q.stats, q.size, q.updateRefused, q.incrementRefused, q.writable])
+  const { run, track, recentWriteFailure, drain } = createPostgresRunner({ sql, commandTimeoutMs, schemaReady, reads, warn })
 
   /** JSON text of the changed keys, and every key to remove (undefined values included). */
   const split = (set: SessionData, unset: readonly string[]): [string, string[]] => {
@@ -169,9 +112,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
   const deadline = (expiresAt: number | undefined) => expiresAt ?? null
 
   // Migrate now: a server that is down, or a table from a newer program, is reported at start.
-  const starting = schemaReady().catch((error) => warn(`session store: cannot prepare ${names.label}: ${(error as Error).message}`))
-  inflight.add(starting)
-  void starting.finally(() => inflight.delete(starting))
+  track(schemaReady().catch((error) => warn(`session store: cannot prepare ${names.label}: ${(error as Error).message}`)))
 
   /** One increment, one statement; `combineIncrements` shares statements between parallel ones. */
   const incrementOne = async (key: string, field: string, by: number, { now: at, expiresAt, maxBytes }: WriteOptions) => {
@@ -251,8 +192,8 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
       return { live: row!.live, expired: row!.expired, bytes: row!.bytes }
     },
     async ping() {
-      const failed = lastWrite.error as { message?: string; code?: string; errno?: string } | undefined
-      if (failed && performance.now() - lastWrite.at < WRITE_OUTCOME_MS) {
+      const failed = recentWriteFailure(WRITE_OUTCOME_MS) as { message?: string; code?: string; errno?: string } | undefined
+      if (failed) {
         const { code, errno } = failed
         throw Object.assign(new Error(`the latest write failed: ${failed.message}`, { cause: failed }), { code, errno })
       }
@@ -267,8 +208,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
       stopPruner()
       // Calls accepted before close finish first, combined increments that were waiting included.
       closing = (async () => {
-        while (inflight.size > 0) await Promise.allSettled([...inflight])
-        closed = true
+        await drain()
         if (!options.sql) await sql.close()
       })()
       return closing

@@ -204,15 +204,24 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     // Another transaction holds one expired row: the sweep skips it instead of waiting.
     const sql = admin()
     const [held] = await sql.unsafe(`SELECT key FROM ${table} WHERE expires_at <= ${T0 + 10} LIMIT 1`)
+    let release!: () => void
+    let locked!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const isLocked = new Promise<void>((resolve) => (locked = resolve))
     const holding = sql.begin(async (tx) => {
       await tx.unsafe(`SELECT 1 FROM ${table} WHERE key = $1 FOR UPDATE`, [held.key])
-      await Bun.sleep(500)
+      locked()
+      await released
     })
-    await Bun.sleep(50)
-    const started = performance.now()
-    expect([await store.prune(T0 + 30, 2), await store.prune(T0 + 30, 2), await store.prune(T0 + 30, 2)]).toEqual([2, 2, 1])
-    expect(performance.now() - started).toBeLessThan(400)
-    await holding
+    await isLocked
+    // The sweeps finish while the row is still held (waiting for it would never end before release).
+    const sweeps = (async () => [await store.prune(T0 + 30, 2), await store.prune(T0 + 30, 2), await store.prune(T0 + 30, 2)])()
+    try {
+      expect(await Promise.race([sweeps, Bun.sleep(2000).then(() => 'waited for the lock')])).toEqual([2, 2, 1])
+    } finally {
+      release()
+      await holding
+    }
     expect(await store.prune(T0 + 30, 2)).toBe(1)
     expect(await store.stats(T0 + 30)).toMatchObject({ live: 1, expired: 0 })
     await sql.close()
@@ -226,12 +235,15 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     await store.create(k, record({ views: 1 }), 1000)
     const sql = admin()
     let release!: () => void
+    let locked!: () => void
     const released = new Promise<void>((resolve) => (release = resolve))
+    const isLocked = new Promise<void>((resolve) => (locked = resolve))
     const holding = sql.begin(async (tx) => {
       await tx.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
+      locked()
       await released
     })
-    await Bun.sleep(50)
+    await isLocked
     const started = performance.now()
     const error = await store.increment(k, 'views', 1, write(T0 + 1)).catch((e) => e)
     const took = performance.now() - started
