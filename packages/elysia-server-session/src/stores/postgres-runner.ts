@@ -45,7 +45,7 @@ export function createPostgresRunner({ sql, commandTimeoutMs, schemaReady, reads
       down = error
     }
     if (code !== 'ERR_POSTGRES_SERVER_ERROR' || !VALUE_STATES.has(String(error.errno))) return error
-    return new SessionValueError(`PostgreSQL cannot store this session value: ${error.message}`, { cause: error })
+    return Object.assign(new SessionValueError(`PostgreSQL cannot store this session value: ${error.message}`), { cause: error })
   }
 
   /** Tracks `promise` until it settles. */

@@ -56,11 +56,14 @@ export function postgresStatements({ table: T }: PostgresNames) {
     /** `$1` key, `$2` now, `$3` new deadline. */
     touch: `UPDATE ${T} SET last_seen_at = $2::int8, expires_at = $3::int8 WHERE ${LIVE}`,
     /**
-     * `$1` from, `$2` now, `$3` to, `$4` grace deadline. Moves the row to the new key and, when the
-     * grace deadline (capped by the record's own) is still ahead, leaves a pointer at the old one.
+     * `$1` from, `$2` now, `$3` to, `$4` grace deadline. Moves the row to the new key, deletes the
+     * pointer an earlier rename left for it (a record has at most one) and, when the grace deadline
+     * (capped by the record's own) is still ahead, leaves a pointer at the old key.
      */
     rename: `WITH moved AS (
         UPDATE ${T} SET key = $3::text, renewed_at = $2::int8 WHERE ${LIVE} RETURNING created_at, expires_at
+      ), earlier AS (
+        DELETE FROM ${T} WHERE moved_to = $1 AND EXISTS (SELECT 1 FROM moved)
       ), pointer AS (
         INSERT INTO ${T} (key, data, created_at, last_seen_at, expires_at, renewed_at, moved_to)
         SELECT $1, '{}', created_at, $2::int8, least($4::int8, expires_at), $2::int8, $3::text FROM moved WHERE least($4::int8, expires_at) > $2::int8

@@ -116,12 +116,12 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
 
   /** One increment, one statement; `combineIncrements` shares statements between parallel ones. */
   const incrementOne = async (key: string, field: string, by: number, { now: at, expiresAt, maxBytes }: WriteOptions) => {
-    if (!Number.isFinite(by)) throw new SessionValueError(`cannot increment "${field}" by ${by}`)
+    if (!Number.isFinite(by)) throw new SessionValueError(`cannot increment "${field}" by ${by}`, field)
     const [row] = await run<{ value: number }>(q.increment, [key, at, deadline(expiresAt), field, by, maxBytes])
     if (row) return row.value
     const [refused] = await run<{ type: string | null; numeric: boolean; size: number }>(q.incrementRefused, [key, at, field, by])
     if (!refused) return undefined
-    if (!refused.numeric) throw new SessionValueError(`cannot increment "${field}": it holds a ${JSON_TYPES[refused.type!] ?? refused.type}`)
+    if (!refused.numeric) throw new SessionValueError(`cannot increment "${field}": it holds a ${JSON_TYPES[refused.type!] ?? refused.type}`, field)
     throw new SessionTooLargeError(refused.size, maxBytes)
   }
 

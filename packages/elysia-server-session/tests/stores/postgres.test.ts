@@ -140,7 +140,7 @@ describe.skipIf(!ready)('postgres store specifics', () => {
       for (const [field, by] of [['f', 0.1], ['f', 0.2], ['g', 1e20], ['g', 1e20], ['h', -1e-7], ['zero', -5], ['big', 1], ['nul', 2]] as const) {
         steps.push(await store.increment(k, field, by, write(T0 + 2, 8192)))
       }
-      steps.push(await store.update(k, { set: { list: [1, { b: [] }], later: undefined }, unset: ['t', 'missing'] }, write(T0 + 3, 8192)))
+      steps.push(await store.update(k, { set: { list: [1, { b: [] }], later: undefined as never }, unset: ['t', 'missing'] }, write(T0 + 3, 8192)))
       steps.push(await store.get(k, T0 + 4))
       results.push(steps)
       await store.close()
@@ -314,6 +314,21 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     expect(response.headers.get('retry-after')).toBeNull()
     expect(await response.text()).toBe('Session storage refused the write; nothing was saved.\n')
     expect((await store.get(k, T0))?.data).toEqual({ a: 1 })
+    await store.close()
+  })
+
+  test('a second renewal inside the grace window deletes the first pointer: every old key is free once the record is gone', async () => {
+    const store = open()
+    const [first, second, third] = [key(), key(), key()]
+    await store.create(first, record({ views: 1 }), 1000)
+    await store.rename(first, second, T0 + 10, T0 + 5000)
+    await store.rename(second, third, T0 + 20, T0 + 5000)
+    await store.destroy(third)
+    for (const k of [first, second]) {
+      await store.create(k, record({ fresh: k }, T0 + 30), 1000)
+      expect((await store.get(k, T0 + 40))?.data).toEqual({ fresh: k })
+    }
+    expect(await store.stats(T0 + 40)).toMatchObject({ live: 2, expired: 0 })
     await store.close()
   })
 
