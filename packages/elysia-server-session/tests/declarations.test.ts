@@ -14,7 +14,7 @@ const tsc = Bun.which('tsc', { PATH: join(packageDir, '../../node_modules/.bin')
 
 const STUBS: Record<string, string> = {
   'elysia.d.ts': 'export declare class Elysia<A = any, B = any, C = any, D = any, E = any, F = any, G = any> { private brand: [A, B, C, D, E, F, G] }',
-  'bun.d.ts': 'export declare class RedisClient { private brand: true }',
+  'bun.d.ts': 'export declare class RedisClient { private brand: true }\nexport declare class SQL { private brand: true }',
   'bun-sqlite.d.ts': 'export declare class Database { private brand: true }',
   'typebox.d.ts': 'export interface TSchema { params: unknown[]; static: unknown }\nexport type Static<T extends TSchema> = T["static"]',
 }

@@ -9,7 +9,8 @@
  * never a whole stale copy. Expired rows are never served, and are deleted in bounded batches on
  * a timer whose period is randomised between instances.
  *
- * Faults fail fast: a refused connection fails the call at once, a call fails after
+ * Faults fail fast (`postgres-runner.ts`): a refused connection fails the call at once, while
+ * connecting hangs one call at a time tries and the others fail at once, a call fails after
  * `commandTimeoutMs` whatever happens (it may still have been applied), and the pool reconnects
  * on demand when the server is back. Errors keep Bun's `code` (`ERR_POSTGRES_*`) and SQLSTATE
  * (`errno`), which `SessionStoreError` turns into the client's answer.
