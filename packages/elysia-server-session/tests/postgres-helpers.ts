@@ -59,11 +59,30 @@ export async function postgresReady(suite: string, ownServers = false, shared = 
   return false
 }
 
+/** Drops the databases of test runs that died before their own cleanup (their process is gone). */
+async function dropAbandoned(admin: SQL) {
+  const rows: { datname: string }[] = await admin`SELECT datname FROM pg_database WHERE datname LIKE 'sessions\_test\_%'`
+  for (const { datname } of rows) {
+    const pid = Number(datname.split('_')[2])
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue
+    await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {})
+  }
+}
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code !== 'ESRCH'
+  }
+}
+
 let created = 0
 /** A new, empty database on the shared server, dropped after the file's tests (call it at the top level of a test file). @returns its URL. */
 export async function createTestDatabase(adminUrl = POSTGRES_ADMIN_URL): Promise<string> {
   const name = `sessions_test_${process.pid}_${Date.now().toString(36)}_${created++}`
   const admin = new SQL(adminUrl, { max: 1 })
+  if (created === 1) await dropAbandoned(admin)
   await admin.unsafe(`CREATE DATABASE "${name}"`)
   await admin.close()
   afterAll(async () => {
