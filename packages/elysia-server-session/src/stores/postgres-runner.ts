@@ -7,6 +7,7 @@
  */
 import type { SQL } from 'bun'
 import { SessionValueError } from '../errors'
+import { groupWrites } from './postgres-group'
 
 export type PostgresRunnerOptions = {
   sql: SQL
@@ -15,6 +16,8 @@ export type PostgresRunnerOptions = {
   schemaReady: () => Promise<void>
   /** Statements that write nothing: their outcome says nothing about writes. */
   reads: ReadonlySet<string>
+  /** Single-row writes: those sent in one turn of the event loop share a commit (`postgres-group.ts`). */
+  grouped: ReadonlySet<string>
   warn: (message: string) => void
 }
 
@@ -23,7 +26,8 @@ const INSTANT = new Set(['ERR_POSTGRES_CONNECTION_REFUSED', 'ERR_POSTGRES_CONNEC
 /** SQLSTATEs of values jsonb cannot hold (NUL, unpaired surrogates) and of numbers out of range. */
 const VALUE_STATES = new Set(['22P05', '22P02', '22003', '22021'])
 
-export function createPostgresRunner({ sql, commandTimeoutMs, schemaReady, reads, warn }: PostgresRunnerOptions) {
+export function createPostgresRunner({ sql, commandTimeoutMs, schemaReady, reads, grouped, warn }: PostgresRunnerOptions) {
+  const sendGrouped = groupWrites(sql)
   const inflight = new Set<Promise<unknown>>()
   let closed = false
   /** The connection error while PostgreSQL is unreachable, else undefined. */
@@ -61,7 +65,7 @@ export function createPostgresRunner({ sql, commandTimeoutMs, schemaReady, reads
     const result = new Promise<T[]>((resolve, reject) => {
       const timer = setTimeout(() => reject(timeout()), commandTimeoutMs)
       schemaReady()
-        .then(() => sql.unsafe(text, params) as Promise<T[]>)
+        .then(() => (grouped.has(text) ? sendGrouped(text, params) : sql.unsafe(text, params)) as Promise<T[]>)
         .then(
           (rows) => {
             if (down) warn('session store: PostgreSQL connection restored')

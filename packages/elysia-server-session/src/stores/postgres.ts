@@ -97,7 +97,8 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
       throw error
     }))
   const reads = new Set([q.get, q.listSubject, q.stats, q.size, q.updateRefused, q.incrementRefused, q.writable])
-  const { run, track, recentWriteFailure, drain } = createPostgresRunner({ sql, commandTimeoutMs, schemaReady, reads, warn })
+  const grouped = new Set([q.create, q.update, q.increment, q.touch, q.rename, q.destroy])
+  const { run, track, recentWriteFailure, drain } = createPostgresRunner({ sql, commandTimeoutMs, schemaReady, reads, grouped, warn })
 
   /** JSON text of the changed keys, and every key to remove (undefined values included). */
   const split = (set: SessionData, unset: readonly string[]): [string, string[]] => {

@@ -113,6 +113,38 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     await check.close()
   })
 
+  test('writes sent in one turn of the event loop share one commit (one transaction: one xmin)', async () => {
+    const table = `grouped${n++}`
+    const store = postgresStore({ url, table, pruneIntervalMs: 0 })
+    const keys = Array.from({ length: 20 }, () => key())
+    for (const k of keys) await store.create(k, record({ views: 0 }), 1000)
+    const values = await Promise.all(keys.map((k) => store.increment(k, 'views', 1, write(T0 + 1))))
+    expect(values).toEqual(keys.map(() => 1))
+    const sql = admin()
+    const [{ commits }] = await sql.unsafe(`SELECT count(DISTINCT xmin::text)::int AS commits FROM ${table}`)
+    expect(commits).toBeLessThan(5)
+    await sql.close()
+    await store.close()
+  })
+
+  test('a group with a refused write: the others are applied, each caller gets its own answer', async () => {
+    const store = open()
+    const [a, b, c] = [key(), key(), key()]
+    for (const k of [a, b]) await store.create(k, record({ views: 1, name: 'x' }), 1000)
+    const results = await Promise.allSettled([
+      store.increment(a, 'views', 1, write(T0 + 1)),
+      store.update(b, { set: { name: 'nul \u0000 inside' }, unset: [] }, write(T0 + 1)),
+      store.create(c, record({ views: 7 }), 1000),
+      store.update(b, { set: { views: 5 }, unset: [] }, write(T0 + 1)),
+    ])
+    expect(results[0]).toEqual({ status: 'fulfilled', value: 2 })
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(SessionValueError)
+    expect(results[2]).toEqual({ status: 'fulfilled', value: undefined })
+    expect(results[3]).toEqual({ status: 'fulfilled', value: { views: 5, name: 'x' } })
+    expect((await store.get(c, T0 + 2))?.data).toEqual({ views: 7 })
+    await store.close()
+  })
+
   test('a combined increment that is refused is retried one by one: each caller gets its own answer', async () => {
     const store = open()
     const k = key()
