@@ -6,7 +6,9 @@
  * One row per session in a table the options name (`postgres-schema.ts`: versioned, migrated at
  * start under an advisory lock). Every write is one statement (`postgres-sql.ts`) that merges only
  * the keys a request changed into the jsonb data, or adds to one number, on the current row:
- * never a whole stale copy. Expired rows are never served, and are deleted in bounded batches on
+ * never a whole stale copy. Parallel increments of one field share a statement
+ * (`postgres-combine.ts`), and writes sent in one turn of the event loop share a commit
+ * (`postgres-group.ts`). Expired rows are never served, and are deleted in bounded batches on
  * a timer whose period is randomised between instances.
  *
  * Faults fail fast (`postgres-runner.ts`): a refused connection fails the call at once, while
