@@ -19,7 +19,8 @@
  */
 import { SQL } from 'bun'
 import { SessionTooLargeError, SessionValueError } from '../errors'
-import type { SessionData, SessionRecord, SessionStore, SessionSummary, WriteOptions } from '../store'
+import type { SessionData, SessionRecord, SessionSummary, WriteOptions } from '../store'
+import type { FullSessionStore } from '../capabilities'
 import { combineIncrements } from './postgres-combine'
 import { damagedRecordReporter, decodeData, encodeData, startPruner } from './records'
 import { createPostgresRunner } from './postgres-runner'
@@ -80,7 +81,7 @@ const JSON_TYPES: Record<string, string> = { array: 'object', object: 'object', 
  * const store = postgresStore({ url: process.env.DATABASE_URL, table: 'sessions' })
  * new Elysia().use(session({ store, secrets: [process.env.SESSION_SECRET!] }))
  */
-export function postgresStore(options: PostgresStoreOptions = {}): SessionStore {
+export function postgresStore(options: PostgresStoreOptions = {}): FullSessionStore {
   const settings = { ...POSTGRES_STORE_DEFAULTS, url: Bun.env.DATABASE_URL || POSTGRES_STORE_DEFAULTS.url, ...options }
   const { commandTimeoutMs, now = Date.now, warn = console.warn } = settings
   const names = postgresNames(settings.schema, settings.table)
@@ -129,7 +130,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): SessionStore 
     throw new SessionTooLargeError(refused.size, maxBytes)
   }
 
-  const store: SessionStore = {
+  const store: FullSessionStore = {
     async get(key, at) {
       const [row] = await run<Row>(q.get, [key, at])
       const data = row && decode(key, row.data)

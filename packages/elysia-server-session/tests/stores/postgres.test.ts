@@ -7,7 +7,7 @@ import { describe, expect, test } from 'bun:test'
 import { SQL } from 'bun'
 import { SessionStoreError, SessionTooLargeError, SessionValueError } from '../../src/errors'
 import { generateId, storeKey } from '../../src/ids'
-import type { SessionStore } from '../../src/store'
+import type { FullSessionStore } from '../../src/capabilities'
 import { memoryStore } from '../../src/stores/memory'
 import { postgresStore } from '../../src/stores/postgres'
 import { POSTGRES_SCHEMA_VERSION } from '../../src/stores/postgres-schema'
@@ -158,7 +158,7 @@ describe.skipIf(!ready)('postgres store specifics', () => {
   })
 
   test('data and increments read back exactly as the memory store keeps them', async () => {
-    const stores: SessionStore[] = [memoryStore({ pruneIntervalMs: 0 }), open()]
+    const stores: FullSessionStore[] = [memoryStore({ pruneIntervalMs: 0 }), open()]
     const results = []
     for (const store of stores) {
       const k = key()
