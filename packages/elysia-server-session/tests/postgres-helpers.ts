@@ -10,6 +10,12 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './helpers'
+import { postgresStore, type PostgresStoreOptions } from '../src/stores/postgres'
+import { HOUR } from '../src/testing/fixtures'
+
+export { T0, HOUR } from '../src/testing/fixtures'
+/** The options of a write at `at` that moves the deadline an hour on. */
+export const write = (at: number, maxBytes = 4096) => ({ now: at, expiresAt: at + HOUR, maxBytes })
 
 export const POSTGRES_ADMIN_URL = process.env.POSTGRES_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
 
@@ -93,6 +99,25 @@ export async function createTestDatabase(adminUrl = POSTGRES_ADMIN_URL): Promise
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
   return url.toString()
+}
+
+/**
+ * A test file's PostgreSQL: whether it can run, a fresh database, stores on new tables of it
+ * (pruning off), and an admin client. Call it at the top level of the file.
+ */
+export async function postgresTestDatabase(suite: string) {
+  const ready = await postgresReady(suite)
+  const url = ready ? await createTestDatabase() : ''
+  let tables = 0
+  /** A table name not used before in this database. */
+  const table = (prefix = 't') => `${prefix}${tables++}`
+  return {
+    ready,
+    url,
+    table,
+    open: (options: PostgresStoreOptions = {}) => postgresStore({ url, table: table('s'), pruneIntervalMs: 0, ...options }),
+    admin: () => new SQL(url, { max: 2 }),
+  }
 }
 
 export type OwnPostgres = {
