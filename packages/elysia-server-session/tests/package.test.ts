@@ -57,7 +57,8 @@ describe('the tarball', () => {
     expect(code.filter((entry) => entry.endsWith('.d.ts')).length).toBeGreaterThan(20)
     const { size } = Bun.file(tarball)
     console.log(`${tarball.split('/').at(-1)}: ${size} bytes packed, ${entries.length} files`)
-    expect(size).toBeLessThan(64 * 1024)
+    // A budget: 64 KiB held three stores; the PostgreSQL store (six modules) added about 4 KB packed.
+    expect(size).toBeLessThan(72 * 1024)
   })
 
   test('its package.json has no workspace: or catalog: range', async () => {
