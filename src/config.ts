@@ -17,7 +17,7 @@ type Setting = { env: string; flag: string; default: string; help: string }
 export const SETTINGS = {
   port: { env: 'PORT', flag: '--port', default: '3000', help: 'TCP port to listen on (0 picks a free one)' },
   host: { env: 'HOST', flag: '--host', default: '0.0.0.0', help: 'address to listen on' },
-  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory | redis' },
+  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory | redis | redis-cluster | redis-sentinel' },
   db: {
     env: 'SESSION_DB',
     flag: '--session-db',
@@ -29,6 +29,25 @@ export const SETTINGS = {
     flag: '--redis-url',
     default: 'redis://127.0.0.1:6379',
     help: 'Redis for SESSION_STORE=redis: redis://[user:password@]host:port[/db], rediss:// for TLS',
+  },
+  redisClusterNodes: {
+    env: 'REDIS_CLUSTER_NODES',
+    flag: '--redis-cluster-nodes',
+    default: '',
+    help: 'SESSION_STORE=redis-cluster: comma-separated seed nodes, redis://[user:password@]host:port',
+  },
+  redisSentinels: {
+    env: 'REDIS_SENTINELS',
+    flag: '--redis-sentinels',
+    default: '',
+    help: 'SESSION_STORE=redis-sentinel: comma-separated sentinels, host:port (redis://user:password@host:port for the data nodes\' credentials)',
+  },
+  redisSentinelMaster: { env: 'REDIS_SENTINEL_MASTER', flag: '--redis-sentinel-master', default: 'mymaster', help: 'the name the sentinels know the primary by' },
+  redisReplicaWait: {
+    env: 'SESSION_REDIS_REPLICA_WAIT',
+    flag: '--session-redis-replica-wait',
+    default: '0',
+    help: 'redis-cluster, redis-sentinel: ms a write waits for a replica to have it (WAIT 1), failing (503) when none does; 0 acknowledges on the primary alone (see README "Scaling out")',
   },
   redisPrefix: {
     env: 'SESSION_REDIS_PREFIX',
@@ -134,10 +153,14 @@ export const SETTINGS = {
 export type Config = {
   port: number
   host: string
-  store: 'sqlite' | 'memory' | 'redis'
+  store: 'sqlite' | 'memory' | 'redis' | 'redis-cluster' | 'redis-sentinel'
   db: string
   redisUrl: string
   redisPrefix: string
+  redisClusterNodes: string[]
+  redisSentinels: string[]
+  redisSentinelMaster: string
+  redisReplicaWait: number
   /** Empty when unset: the entry point generates or loads one (see secrets.ts). */
   secrets: string[]
   cookieName: string
@@ -176,8 +199,16 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     raw[name] = value
   }
   const store = raw.store.trim().toLowerCase()
-  if (store !== 'sqlite' && store !== 'memory' && store !== 'redis') {
-    throw new ConfigError(`SESSION_STORE must be sqlite, memory or redis, not ${JSON.stringify(raw.store)}`)
+  if (store !== 'sqlite' && store !== 'memory' && store !== 'redis' && store !== 'redis-cluster' && store !== 'redis-sentinel') {
+    throw new ConfigError(`SESSION_STORE must be sqlite, memory, redis, redis-cluster or redis-sentinel, not ${JSON.stringify(raw.store)}`)
+  }
+  const redisClusterNodes = raw.redisClusterNodes.split(',').map((s) => s.trim()).filter(Boolean)
+  if (store === 'redis-cluster' && (redisClusterNodes.length === 0 || !redisClusterNodes.every((node) => /^rediss?:\/\/[^/]+:\d+\/?$/.test(node)))) {
+    throw new ConfigError('REDIS_CLUSTER_NODES must be comma-separated redis://host:port seeds (credentials not shown)')
+  }
+  const redisSentinels = raw.redisSentinels.split(',').map((s) => s.trim()).filter(Boolean)
+  if (store === 'redis-sentinel' && (redisSentinels.length === 0 || !redisSentinels.every((node) => /^(rediss?:\/\/)?[^/]+:\d+\/?$/.test(node)))) {
+    throw new ConfigError('REDIS_SENTINELS must be comma-separated host:port sentinels (credentials not shown)')
   }
   if (store === 'redis' && !/^(redis|rediss|valkey|valkeys)(\+tls)?(\+unix)?:\/\/./.test(raw.redisUrl.trim())) {
     throw new ConfigError('REDIS_URL must look like redis://host:port or rediss://host:port (credentials not shown)')
@@ -211,7 +242,11 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     store,
     db: raw.db,
     redisUrl: raw.redisUrl.trim(),
-    redisPrefix: store === 'redis' ? nonEmpty('redisPrefix', raw.redisPrefix) : raw.redisPrefix,
+    redisPrefix: store.startsWith('redis') ? nonEmpty('redisPrefix', raw.redisPrefix) : raw.redisPrefix,
+    redisClusterNodes,
+    redisSentinels,
+    redisSentinelMaster: raw.redisSentinelMaster.trim(),
+    redisReplicaWait: integer('redisReplicaWait', raw.redisReplicaWait, 0, 60_000),
     secrets: secrets.filter(Boolean),
     cookieName: raw.cookieName,
     secure: secure === 'auto' || secure === 'force' ? secure : secure === 'true',

@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './log'
 import { createServerMetrics, serveMetrics } from './observability'
 import { checkSecrets, generateSecret, resolveSecrets } from './secrets'
 import { memoryStore, redisStore, sqliteStore, type FullSessionStore } from 'elysia-server-session'
+import { redisClusterStore, redisSentinelStore } from 'elysia-server-session/redis-cluster'
 
 let log: Logger = createLogger()
 
@@ -33,6 +34,9 @@ function openStore(config: Config, logger: Logger, onPruned?: (count: number) =>
   const common = { pruneIntervalMs: config.pruneInterval * 1000, warn: logger.warn, onPruned }
   if (config.store === 'memory') return memoryStore(common)
   if (config.store === 'redis') return redisStore({ url: config.redisUrl, prefix: config.redisPrefix, warn: logger.warn })
+  const ha = { prefix: config.redisPrefix, replicaWaitMs: config.redisReplicaWait, warn: logger.warn }
+  if (config.store === 'redis-cluster') return redisClusterStore({ nodes: config.redisClusterNodes, ...ha })
+  if (config.store === 'redis-sentinel') return redisSentinelStore({ sentinels: config.redisSentinels, master: config.redisSentinelMaster, ...ha })
   try {
     return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, cacheSize: config.cacheRows, ...common })
   } catch (error) {

@@ -57,6 +57,13 @@ describe('configuration', () => {
     expect(parseConfig(['--metrics-port=0', '--metrics-host', '10.0.0.5'], { METRICS_PORT: '9100' }).metrics).toEqual({ port: 0, host: '10.0.0.5' })
   })
 
+  test('Redis Cluster and Sentinel: seed and sentinel lists, the master name, the replica wait', () => {
+    const cluster = parseConfig([], { SESSION_STORE: 'redis-cluster', REDIS_CLUSTER_NODES: ' redis://10.0.0.1:7000, redis://u:p@10.0.0.2:7001 ' })
+    expect(cluster).toMatchObject({ store: 'redis-cluster', redisClusterNodes: ['redis://10.0.0.1:7000', 'redis://u:p@10.0.0.2:7001'], redisReplicaWait: 0 })
+    const sentinel = parseConfig(['--session-redis-replica-wait', '250'], { SESSION_STORE: 'redis-sentinel', REDIS_SENTINELS: '10.0.0.1:26379,10.0.0.2:26379', REDIS_SENTINEL_MASTER: 'sessions' })
+    expect(sentinel).toMatchObject({ redisSentinels: ['10.0.0.1:26379', '10.0.0.2:26379'], redisSentinelMaster: 'sessions', redisReplicaWait: 250 })
+  })
+
   test('every setting is in --help with its variable and default', () => {
     const help = helpText()
     for (const setting of Object.values(SETTINGS)) {
@@ -89,6 +96,10 @@ describe('configuration', () => {
     ['an empty HOST', [], { HOST: ' ' }, /HOST \(--host\) must not be empty/],
     ['secrets that are only commas and spaces', [], { SESSION_SECRET: ' , ,' }, /SESSION_SECRET holds an empty secret/],
     ['a secret list with an empty entry', [], { SESSION_SECRET: `${'a'.repeat(32)},,${'b'.repeat(32)}` }, /SESSION_SECRET holds an empty secret/],
+    ['a cluster without seeds', [], { SESSION_STORE: 'redis-cluster' }, /REDIS_CLUSTER_NODES must be comma-separated redis:\/\/host:port/],
+    ['a cluster seed that is not a URL', [], { SESSION_STORE: 'redis-cluster', REDIS_CLUSTER_NODES: 'redis://a:1,b:2' }, /REDIS_CLUSTER_NODES/],
+    ['Sentinel without sentinels', [], { SESSION_STORE: 'redis-sentinel' }, /REDIS_SENTINELS must be comma-separated host:port/],
+    ['a negative replica wait', [], { SESSION_REDIS_REPLICA_WAIT: '-1' }, /SESSION_REDIS_REPLICA_WAIT/],
   ]
   for (const [what, args, env, message] of bad) {
     test(`${what} is a ConfigError with a clear message`, () => {
