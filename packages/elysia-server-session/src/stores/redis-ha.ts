@@ -43,6 +43,7 @@ export type RedisHaOptions = {
 const WAIT_CONNECTIONS = 4
 
 const RENAME_TRIES = 5
+type Replies = [Error | null, unknown][] & [[Error | null, any], [Error | null, any]]
 const DAY_MS = 86_400_000
 
 /** @internal The store over `client`; see `redisClusterStore` and `redisSentinelStore`. */
@@ -56,6 +57,18 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
   const indexKey = (subject: string) => `${prefix}subject:${subject}`
   let closed = false
   let next = 0
+  let alone = false
+  let down = false
+  // Connection errors are reported once per outage (ioredis prints unhandled ones itself).
+  const report = (error: Error) => {
+    if (!down && !closed) warn(`session store: Redis: ${error.message}`)
+    down = true
+  }
+  client.on('error', report).on('node error', report).on('ready', () => {
+    if (down && !closed) warn('session store: Redis connection restored')
+    down = false
+  })
+  for (const waiter of waiters) waiter.on('error', () => {}).on('node error', () => {})
 
   const readiness = new WeakMap<IoredisClient, Promise<void>>()
   /** Resolves once `redis` is ready (the caller's timer bounds the wait): commands never queue inside ioredis. */
@@ -100,17 +113,28 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
     return call(async () => (await waited(waiter, script, key, args, true)) ?? (await waited(waiter, script, key, args, false)), waiter, commandTimeoutMs + replicaWaitMs)
   }
   /**
-   * The write then `WAIT 1` in one pipeline (one node, one connection: WAIT counts the replicas that
-   * have this connection's writes). Undefined when the script was not cached and `cached` was tried.
+   * The write with `INFO replication` in one pipeline (one node, one connection), then, when that
+   * primary has a replica connected, `WAIT 1` on the same connection (WAIT counts the replicas that
+   * have this connection's writes). A primary with no replica at all (its replica died, or it is
+   * the replica promoted by a failover) acknowledges alone: waiting could only fail every write.
+   * Undefined when the script was not cached and `cached` was tried.
    */
   const waited = async (redis: IoredisClient, { sha, lua }: Script, key: string, args: string[], cached: boolean) => {
     const pipeline = redis.pipeline()
     if (cached) pipeline.evalsha(sha, 1, key, prefix, ...args)
     else pipeline.eval(lua, 1, key, prefix, ...args)
-    const [[error, reply], [waitError, replicas]] = (await pipeline.call('WAIT', '1', String(replicaWaitMs)).exec()) as [Error | null, any][] as [[Error | null, any], [Error | null, any]]
+    const [[error, reply], [infoError, info]] = (await pipeline.info('replication').exec()) as Replies
     if (error && cached && String(error.message).includes('NOSCRIPT')) return undefined
-    if (error || waitError) throw error ?? waitError
+    if (error || infoError) throw error ?? infoError
+    if (/^connected_slaves:0\b/m.test(String(info))) {
+      if (!alone) warn('session store: a Redis primary has no replica connected: its writes are acknowledged without one')
+      alone = true
+      return reply
+    }
+    const [, [waitError, replicas]] = (await redis.pipeline().exists(key).call('WAIT', '1', String(replicaWaitMs)).exec()) as Replies
+    if (waitError) throw waitError
     if (Number(replicas) < 1) throw Object.assign(new Error(`no replica confirmed the write within ${replicaWaitMs} ms`), { code: 'ERR_REDIS_NOT_REPLICATED' })
+    alone = false
     return reply
   }
   /** Adds `key` to `subject`'s index, the index living at least `ttl` ms. */
