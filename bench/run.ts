@@ -28,6 +28,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { cpus, hostname, release, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { evaluateTargets, renderMarkdown, renderSvg, type Results, type Row, type ServerInfo } from './lib/report'
+import { benchCluster, stopBenchCluster } from './redis-cluster'
 
 const BENCH = import.meta.dir
 const ROOT = resolve(BENCH, '..')
@@ -252,6 +253,7 @@ type ServerDef = ServerInfo & {
 }
 
 const bun = process.execPath
+let clusterSeeds = '' // set in main when the cluster server runs (bench/redis-cluster.ts)
 const nodeEnv = (dir: string, file: string) => ({ SESSION_DB: join(dir, file), SESSION_SECRET: SECRET })
 const SERVERS: ServerDef[] = [
   {
@@ -284,6 +286,15 @@ const SERVERS: ServerDef[] = [
       SESSION_SECRET: SECRET,
     }),
     scenarios: ['returning', 'new', 'hot'],
+    optional: true,
+  },
+  {
+    key: 'ours-redis-cluster',
+    label: 'ours (Redis Cluster, 3 primaries + 3 replicas)',
+    runtime: 'Bun (compiled)',
+    cmd: [BINARY],
+    env: (dir) => ({ ...OURS_ENV, SESSION_STORE: 'redis-cluster', REDIS_CLUSTER_NODES: clusterSeeds, SESSION_REDIS_PREFIX: REDIS_PREFIX, SESSION_DB: join(dir, 'ours-cluster.db'), SESSION_SECRET: SECRET }),
+    scenarios: ['returning', 'new'],
     optional: true,
   },
   {
@@ -717,6 +728,7 @@ try {
   if (!redis) notes.push('ours (Redis) not run: nothing answers PING on 127.0.0.1:6379.')
   const servers = SERVERS.filter((s) => (!onlyServers || onlyServers.includes(s.key)) && (s.key !== 'ours-redis' || redis))
   const scenarios = ALL_SCENARIOS.filter((s) => !onlyScenarios || onlyScenarios.includes(s))
+  if (servers.some((s) => s.key === 'ours-redis-cluster')) clusterSeeds = await benchCluster()
 
   const facts = await machineFacts()
   log(`bench: ${facts.cpu}, ${facts.cores} cores; server on core ${CFG.serverCpu}, wrk on core ${CFG.loadCpu}`)
@@ -788,5 +800,6 @@ try {
   if (env.BENCH_STRICT === '1' && failed) process.exitCode = 1
 } finally {
   killAll()
+  await stopBenchCluster()
   rmSync(dir, { recursive: true, force: true })
 }
