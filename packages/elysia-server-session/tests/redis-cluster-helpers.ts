@@ -13,6 +13,9 @@ export type OwnNode = {
   url: string
   /** SIGKILL, like a crash; resolves once the process is gone. */
   kill(): Promise<void>
+  /** SIGSTOP / SIGCONT: a node that hangs without closing its connections. */
+  pause(): void
+  resume(): void
   /** `INFO`/`CLUSTER` etc. on this node through a short-lived client. */
   send(command: string, args: string[]): Promise<any>
 }
@@ -51,6 +54,8 @@ async function startNode(dir: string, extra: string[]): Promise<OwnNode> {
       proc.kill('SIGKILL')
       await proc.exited
     },
+    pause: () => proc.kill('SIGSTOP'),
+    resume: () => proc.kill('SIGCONT'),
     send: (command, args) => sendTo(port, command, args),
   }
   await until(`redis-server on ${port}`, async () => (await node.send('PING', [])) === 'PONG', 10_000)
@@ -164,6 +169,8 @@ export async function startSentinels(options: { downAfterMs?: number; master?: s
         proc.kill('SIGKILL')
         await proc.exited
       },
+      pause: () => proc.kill('SIGSTOP'),
+      resume: () => proc.kill('SIGCONT'),
       send: (command, args) => sendTo(port, command, args),
     }
     sentinels.push(node)

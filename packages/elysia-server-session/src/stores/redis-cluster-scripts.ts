@@ -52,20 +52,39 @@ return all`)
 // deletes it) only if the record did not change since the copy (a request's write in between
 // would be lost): else the caller copies again. A crash between the steps leaves the old record
 // as it was (the caller was not told the new ID) and an orphan copy that expires by its TTL.
-const FINGERPRINT = `
+// Under writes that keep changing the record, the last try seizes it instead: the old key
+// becomes the pointer as the copy is read, so later writes to it find no live record, as after a
+// single-node rename (and a crash before the copy is written loses that session).
+const RENAME_HELPERS = `
 local function fingerprint(all)
   local t = {}
   for i = 1, #all, 2 do t[#t + 1] = all[i] .. '\\0' .. all[i + 1] end
   table.sort(t)
   return redis.sha1hex(table.concat(t, '\\0'))
 end
+-- Replaces the record t at KEYS[1] by a pointer to \`to\` until the earlier of \`grace\` and its deadline, or by nothing.
+local function leave(t, now, grace, slack, to)
+  redis.call('DEL', KEYS[1])
+  if tonumber(t._e) < tonumber(grace) then grace = t._e end
+  if tonumber(grace) > now then
+    redis.call('HSET', KEYS[1], '_m', to, '_p', grace, '_c', t._c, '_l', tostring(now))
+    redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(tonumber(grace) - now) + tonumber(slack)))
+  end
+end
 `
 
-/** KEYS: from. ARGV: P, now. {fingerprint, pttl, flat HGETALL} of the live record, else nil. */
-export const RENAME_READ = script(`${HELPERS}${FINGERPRINT}
+/**
+ * KEYS: from. ARGV: P, now, then for a seizing read graceUntil, slack, to. {fingerprint, pttl,
+ * flat HGETALL} of the live record, else nil. Seizing, the record is left as RENAME_SWAP leaves it.
+ */
+export const RENAME_READ = script(`${HELPERS}${RENAME_HELPERS}
+local now = tonumber(ARGV[2])
 local all = redis.call('HGETALL', KEYS[1])
-if not live(map(all)._e, tonumber(ARGV[2])) then return false end
-return {fingerprint(all), tostring(redis.call('PTTL', KEYS[1])), all}`)
+local t = map(all)
+if not live(t._e, now) then return false end
+local reply = {fingerprint(all), tostring(redis.call('PTTL', KEYS[1])), all}
+if ARGV[3] then leave(t, now, ARGV[3], ARGV[4], ARGV[5]) end
+return reply`)
 
 /** KEYS: to. ARGV: P, now, pttl, then the record's field/value pairs. Writes the copy, renewed at `now`. */
 export const RENAME_WRITE = script(`${HELPERS}
@@ -76,23 +95,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`)
 
 /**
- * KEYS: from. ARGV: P, now, graceUntil, slack, fingerprint, to. 0 when the record changed since
+ * KEYS: from. ARGV: P, now, graceUntil, slack, to, fingerprint. 0 when the record changed since
  * RENAME_READ; else 1, and `from` is a pointer to `to` until the grace deadline (the earlier of
  * `graceUntil` and the record's), or gone. The pointer lives in the OLD key's slot and names the
  * new key, which GET's caller reads in a second call.
  */
-export const RENAME_SWAP = script(`${HELPERS}${FINGERPRINT}
-local now = tonumber(ARGV[2])
+export const RENAME_SWAP = script(`${HELPERS}${RENAME_HELPERS}
 local all = redis.call('HGETALL', KEYS[1])
-if #all == 0 or fingerprint(all) ~= ARGV[5] then return 0 end
-local t = map(all)
-redis.call('DEL', KEYS[1])
-local grace = ARGV[3]
-if tonumber(t._e) < tonumber(grace) then grace = t._e end
-if tonumber(grace) > now then
-  redis.call('HSET', KEYS[1], '_m', ARGV[6], '_p', grace, '_c', t._c, '_l', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(tonumber(grace) - now) + tonumber(ARGV[4])))
-end
+if #all == 0 or fingerprint(all) ~= ARGV[6] then return 0 end
+leave(map(all), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5])
 return 1`)
 
 /** KEYS: a record. ARGV: P, subject. Deletes it when it is bound to `subject`; 1 if it did. */

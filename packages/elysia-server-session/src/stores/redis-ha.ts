@@ -42,7 +42,7 @@ export type RedisHaOptions = {
 /** Connections (duplicates of the client) that carry the writes and their WAITs when `replicaWaitMs` is set. */
 const WAIT_CONNECTIONS = 4
 
-const RENAME_TRIES = 5
+const RENAME_TRIES = 3
 type Replies = [Error | null, unknown][] & [[Error | null, any], [Error | null, any]]
 const DAY_MS = 86_400_000
 
@@ -192,22 +192,23 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
       return (await written(key, await run(scripts.WRITE.TOUCH, recordKey(key), codec.touchArgs(at, expiresAt), true))) === 1
     },
     async rename(fromKey, toKey, at, graceUntil = at) {
+      const leave = [String(graceUntil), String(codec.SLACK_MS), toKey]
       for (let i = 0; i < RENAME_TRIES; i++) {
-        const read: [string, string, string[]] | null = await run(scripts.RENAME_READ, recordKey(fromKey), [String(at)])
+        const seize = i === RENAME_TRIES - 1 // the record kept changing: see redis-cluster-scripts.ts
+        const read: [string, string, string[]] | null = await run(scripts.RENAME_READ, recordKey(fromKey), [String(at), ...(seize ? leave : [])], seize)
         if (!read) {
           if (i > 0) await call(() => client.del(recordKey(toKey))) // the copy of a record that died meanwhile
           return false
         }
         const [fingerprint, pttl, pairs] = read
         await run(scripts.RENAME_WRITE, recordKey(toKey), [String(at), pttl, ...pairs], true)
-        const args = [String(at), String(graceUntil), String(codec.SLACK_MS), fingerprint, toKey]
-        if ((await run(scripts.RENAME_SWAP, recordKey(fromKey), args, true)) === 1) {
+        if (seize || (await run(scripts.RENAME_SWAP, recordKey(fromKey), [String(at), ...leave, fingerprint], true)) === 1) {
           const subject = codec.recordOf(pairs)?.subject
           if (subject !== undefined) await bind(subject, toKey, pttl)
           return true
         }
       }
-      throw new Error(`session store: rename gave up after ${RENAME_TRIES} concurrent changes`)
+      return false // not reached: the last try seizes
     },
     async destroy(key) {
       await call(() => client.del(recordKey(key))) // a stale index entry is dropped when read

@@ -8,7 +8,7 @@ import { Cluster } from 'ioredis'
 import { key, record, storeConformance } from '../../src/testing'
 import { redisClusterStore, redisSentinelStore } from '../../src/stores/redis-cluster'
 import { redisReady } from '../redis-helpers'
-import { startCluster, startSentinels, type OwnCluster, type OwnSentinels } from '../redis-cluster-helpers'
+import { startCluster, startSentinels, until, type OwnCluster, type OwnSentinels } from '../redis-cluster-helpers'
 
 const ready = await redisReady('redis cluster store tests', true, false)
 const T0 = 1_700_000_000_000
@@ -83,6 +83,59 @@ describe.skipIf(!ready)('redis cluster store specifics', () => {
       expect((await store.get(moved, T0 + 3))?.subject).toBe('carl')
     } finally {
       admin.disconnect()
+      await store.close()
+    }
+  })
+
+  test('with replicaWaitMs, a write no replica confirms in time fails; without it, the same write is acknowledged', async () => {
+    const p = prefix()
+    const waiting = openSentinel({ prefix: p, replicaWaitMs: 300, commandTimeoutMs: 500 })
+    const plain = openSentinel({ prefix: p })
+    try {
+      const k = key()
+      const write = { now: T0 + 1, expiresAt: T0 + HOUR, maxBytes: 1000 }
+      await waiting.create(k, record({ n: 0 }), 1000)
+      expect(await waiting.increment(k, 'n', 1, write)).toBe(1)
+      sentinels!.replica.pause() // still connected as far as the primary knows, but confirms nothing
+      try {
+        const error = await waiting.increment(k, 'n', 1, write).catch((e) => e)
+        expect(error).toMatchObject({ code: 'ERR_REDIS_NOT_REPLICATED' })
+        expect(await plain.increment(k, 'n', 1, write)).toBe(3) // the refused write was applied on the primary all the same
+      } finally {
+        sentinels!.replica.resume()
+      }
+      await until('the replica to confirm again', async () => (await waiting.increment(k, 'n', 1, write)) !== undefined)
+      expect((await plain.get(k, T0 + 2))?.data.n).toBeGreaterThanOrEqual(4)
+    } finally {
+      await Promise.all([waiting.close(), plain.close()])
+    }
+  })
+
+  test('a rename across slots loses no write acknowledged on the old key while it copies', async () => {
+    const store = openCluster()
+    try {
+      let raced = 0
+      for (let round = 0; round < 10; round++) {
+        const from = key()
+        const to = key()
+        await store.create(from, record({ n: 0 }), 1000)
+        const write = { now: T0 + 1, expiresAt: T0 + HOUR, maxBytes: 1000 }
+        let acknowledged = 0
+        let renaming = true
+        // Requests of the same session keep writing to the old key until they see it moved.
+        const workers = Array.from({ length: 3 }, async () => {
+          while (renaming) if ((await store.increment(from, 'n', 1, write)) !== undefined) acknowledged++
+        })
+        await Bun.sleep(2)
+        const renamed = await store.rename(from, to, T0 + 1, T0 + 60_000).finally(() => (renaming = false))
+        await Promise.all(workers)
+        expect(renamed).toBe(true)
+        const n = (await store.get(to, T0 + 2))?.data.n as number
+        expect(n).toBe(acknowledged)
+        if (n > 0 && acknowledged > 0) raced++
+      }
+      expect(raced).toBeGreaterThan(0)
+    } finally {
       await store.close()
     }
   })
