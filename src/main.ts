@@ -150,8 +150,10 @@ async function serve(config: Config) {
           serveMetrics(metrics, { port: metricsAt.port!, hostname: metricsAt.host })
         )
   listening('requests', 'HOST/PORT', host, port, () => app.listen({ port, hostname: host, reusePort: false }))
-  const where =
+  let where =
     config.store === 'sqlite' ? `, database ${resolve(config.db)}` : config.store === 'redis' ? `, ${withoutPassword(config.redisUrl)}` : ''
+  const seeds = config.store === 'redis-cluster' ? config.redisClusterNodes : config.store === 'redis-sentinel' ? config.redisSentinels : []
+  if (seeds.length > 0) where += `, ${seeds.map(withoutPassword).join(',')}`
   log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)
   if (metricsListener) {
     metrics.watchStored()

@@ -128,6 +128,17 @@ describe.skipIf(!ready)('two instances on a Redis Cluster', () => {
 
   test(`alternating and ${N} parallel requests count exactly`, () => countsExactly(instances!, 'cluster'), 60_000)
 
+  test('the start line names the store and its seed nodes', async () => {
+    const binary = await buildBinary()
+    const server = await startServer([binary], {
+      cwd: tempDir('scale-out-ha-'),
+      env: { SESSION_SECRET: SECRET, SESSION_STORE: 'redis-cluster', REDIS_CLUSTER_NODES: cluster!.seeds, LOG_FORMAT: 'json' },
+    })
+    server.proc.kill('SIGTERM')
+    await server.proc.exited
+    expect(await new Response(server.proc.stderr).text()).toContain(`(store redis-cluster, ${cluster!.seeds}`)
+  }, 30_000)
+
   test('SIGKILL of the primary owning a busy session: fast failures on its slots only, then recovery, no count lost', async () => {
     await cluster!.healthy()
     const kill = async (id: string) => {

@@ -15,128 +15,29 @@
  * - SCAN visits every primary.
  *
  * Durability: with `replicaWaitMs`, each record write is followed by `WAIT 1 replicaWaitMs` on a
- * pool of connections of their own (WAIT blocks whatever is queued behind it on a connection), and
- * the write fails (503) unless a replica has it. Without it, Redis replicates asynchronously and
- * a write acknowledged just before its primary dies can be lost.
+ * pool of connections of their own (`redis-ha-calls.ts`), and the write fails (503) unless a
+ * replica has it. Without it, Redis replicates asynchronously and a write acknowledged just before
+ * its primary dies can be lost.
  */
-import type { Cluster, Redis } from 'ioredis'
+import type { Cluster } from 'ioredis'
 import type { SessionRecord, SessionStore, SessionSummary } from '../store'
 import { damagedRecordReporter } from './records'
 import * as codec from './redis-codec'
 import * as scripts from './redis-cluster-scripts'
-import type { Script } from './redis-scripts'
+import { haCalls, type IoredisClient, type RedisHaOptions } from './redis-ha-calls'
 
-/** An ioredis client: a `Cluster`, or a `Redis` (for instance one connected through Sentinel). */
-export type IoredisClient = Cluster | Redis
-
-export type RedisHaOptions = {
-  prefix: string
-  commandTimeoutMs: number
-  /** 0: acknowledge when the primary has the write; else wait this long for a replica to have it. */
-  replicaWaitMs: number
-  warn: (message: string) => void
-  /** Whether `close()` disconnects `client` (false for a client the caller passed in). */
-  owned: boolean
-}
-
-/** Connections (duplicates of the client) that carry the writes and their WAITs when `replicaWaitMs` is set. */
-const WAIT_CONNECTIONS = 4
+export type { IoredisClient, RedisHaOptions }
 
 const RENAME_TRIES = 3
-type Replies = [Error | null, unknown][] & [[Error | null, any], [Error | null, any]]
 const DAY_MS = 86_400_000
 
 /** @internal The store over `client`; see `redisClusterStore` and `redisSentinelStore`. */
 export function redisHaStore(client: IoredisClient, options: RedisHaOptions): SessionStore {
-  const { prefix, commandTimeoutMs, replicaWaitMs, warn } = options
-  const waiters = Array.from({ length: replicaWaitMs > 0 ? WAIT_CONNECTIONS : 0 }, (): IoredisClient =>
-    client.isCluster ? (client as Cluster).duplicate() : (client as Redis).duplicate())
+  const { call, run, close } = haCalls(client, options)
+  const { prefix, warn } = options
   const reportDamaged = damagedRecordReporter(warn)
-  const inflight = new Set<Promise<unknown>>()
   const recordKey = (key: string) => `${prefix}{${key}}`
   const indexKey = (subject: string) => `${prefix}subject:${subject}`
-  let closed = false
-  let next = 0
-  let alone = false
-  let down = false
-  // Connection errors are reported once per outage (ioredis prints unhandled ones itself).
-  const report = (error: Error) => {
-    if (!down && !closed) warn(`session store: Redis: ${error.message}`)
-    down = true
-  }
-  client.on('error', report).on('node error', report).on('ready', () => {
-    if (down && !closed) warn('session store: Redis connection restored')
-    down = false
-  })
-  for (const waiter of waiters) waiter.on('error', () => {}).on('node error', () => {})
-
-  const readiness = new WeakMap<IoredisClient, Promise<void>>()
-  /** Resolves once `redis` is ready (the caller's timer bounds the wait): commands never queue inside ioredis. */
-  const ready = (redis: IoredisClient) => {
-    if (redis.status === 'ready') return
-    let pending = readiness.get(redis)
-    if (!pending) {
-      pending = new Promise<void>((resolve) => redis.once('ready', () => (readiness.delete(redis), resolve())))
-      readiness.set(redis, pending)
-    }
-    return pending
-  }
-  /** Runs `work` once `redis` is ready; rejects after `ms` whatever happens, and never sends after that. */
-  const call = <T>(work: () => Promise<T>, redis: IoredisClient = client, ms = commandTimeoutMs): Promise<T> => {
-    if (closed) return Promise.reject(new Error('session store is closed'))
-    const result = new Promise<T>((resolve, reject) => {
-      let late = false
-      const timer = setTimeout(() => {
-        late = true
-        reject(Object.assign(new Error(`Redis did not answer within ${ms} ms`), { code: 'ERR_REDIS_TIMEOUT' }))
-      }, ms)
-      Promise.resolve(ready(redis))
-        .then(() => (late ? undefined : work().then(resolve, reject)))
-        .finally(() => clearTimeout(timer))
-    })
-    inflight.add(result)
-    result.then(() => inflight.delete(result), () => inflight.delete(result))
-    return result
-  }
-  const evalsha = async (redis: IoredisClient, { sha, lua }: Script, keys: string[], args: string[]): Promise<any> => {
-    try {
-      return await redis.evalsha(sha, keys.length, ...keys, prefix, ...args)
-    } catch (error) {
-      if (!String((error as Error).message).includes('NOSCRIPT')) throw error
-      return redis.eval(lua, keys.length, ...keys, prefix, ...args)
-    }
-  }
-  /** A script on `key`'s slot; `write` ones wait for a replica when `replicaWaitMs` is set. */
-  const run = (script: Script, key: string, args: string[], write = false): Promise<any> => {
-    if (!write || replicaWaitMs === 0) return call(() => evalsha(client, script, [key], args))
-    const waiter = waiters[next++ % waiters.length]!
-    return call(async () => (await waited(waiter, script, key, args, true)) ?? (await waited(waiter, script, key, args, false)), waiter, commandTimeoutMs + replicaWaitMs)
-  }
-  /**
-   * The write with `INFO replication` in one pipeline (one node, one connection), then, when that
-   * primary has a replica connected, `WAIT 1` on the same connection (WAIT counts the replicas that
-   * have this connection's writes). A primary with no replica at all (its replica died, or it is
-   * the replica promoted by a failover) acknowledges alone: waiting could only fail every write.
-   * Undefined when the script was not cached and `cached` was tried.
-   */
-  const waited = async (redis: IoredisClient, { sha, lua }: Script, key: string, args: string[], cached: boolean) => {
-    const pipeline = redis.pipeline()
-    if (cached) pipeline.evalsha(sha, 1, key, prefix, ...args)
-    else pipeline.eval(lua, 1, key, prefix, ...args)
-    const [[error, reply], [infoError, info]] = (await pipeline.info('replication').exec()) as Replies
-    if (error && cached && String(error.message).includes('NOSCRIPT')) return undefined
-    if (error || infoError) throw error ?? infoError
-    if (/^connected_slaves:0\b/m.test(String(info))) {
-      if (!alone) warn('session store: a Redis primary has no replica connected: its writes are acknowledged without one')
-      alone = true
-      return reply
-    }
-    const [, [waitError, replicas]] = (await redis.pipeline().exists(key).call('WAIT', '1', String(replicaWaitMs)).exec()) as Replies
-    if (waitError) throw waitError
-    if (Number(replicas) < 1) throw Object.assign(new Error(`no replica confirmed the write within ${replicaWaitMs} ms`), { code: 'ERR_REDIS_NOT_REPLICATED' })
-    alone = false
-    return reply
-  }
   /** Adds `key` to `subject`'s index, the index living at least `ttl` ms. */
   const bind = (subject: string, key: string, ttl: string) => run(scripts.BIND, indexKey(subject), [subject, key, ttl])
   /** A noting script's reply, after the index refreshes its notes ask for. */
@@ -258,11 +159,6 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
     async ping() {
       await call(() => client.ping())
     },
-    async close() {
-      if (closed) return
-      closed = true
-      await Promise.allSettled(inflight)
-      for (const redis of options.owned ? [client, ...waiters] : waiters) redis.disconnect()
-    },
+    close,
   }
 }
