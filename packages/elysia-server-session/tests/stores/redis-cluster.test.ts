@@ -139,4 +139,39 @@ describe.skipIf(!ready)('redis cluster store specifics', () => {
       await store.close()
     }
   })
+
+  test('a failover loses the writes acknowledged while the replica was cut off, with or without replicaWaitMs; confirmed ones survive', async () => {
+    const group = await startSentinels({ downAfterMs: 1000 })
+    const p = prefix()
+    const warnings: string[] = []
+    const options = { sentinels: group.addresses.split(','), master: group.master, prefix: p, warn: (m: string) => warnings.push(m) }
+    const plain = redisSentinelStore(options)
+    const waiting = redisSentinelStore({ ...options, replicaWaitMs: 200 })
+    try {
+      const [unconfirmed, confirmed] = [key(), key()]
+      const write = { now: T0 + 1, expiresAt: T0 + HOUR, maxBytes: 1000 }
+      for (const k of [unconfirmed, confirmed]) await waiting.create(k, record({ n: 0 }), 1000)
+      for (let i = 0; i < 10; i++) expect(await waiting.increment(confirmed, 'n', 1, write)).toBe(i + 1)
+      // Cut the replica off (it cannot authenticate to resync), as a network partition would.
+      await group.replica.send('CONFIG', ['SET', 'masterauth', 'wrong'])
+      await group.replica.send('CLIENT', ['KILL', 'TYPE', 'master'])
+      await until('the primary to see no replica', async () => String(await group.primary.send('INFO', ['replication'])).includes('connected_slaves:0'))
+      for (let i = 0; i < 50; i++) expect(await plain.increment(unconfirmed, 'n', 1, write)).toBe(i + 1)
+      for (let i = 0; i < 5; i++) expect(await waiting.increment(confirmed, 'n', 1, write)).toBe(11 + i) // alone, with a warning
+      expect(warnings.some((w) => w.includes('no replica connected'))).toBe(true)
+      await group.primary.kill()
+      let after = { unconfirmed: NaN, confirmed: NaN }
+      await until('the replica to be promoted', async () => {
+        const [u, c] = await Promise.all([plain.get(unconfirmed, T0 + 2), plain.get(confirmed, T0 + 2)])
+        after = { unconfirmed: u!.data.n as number, confirmed: c!.data.n as number }
+        return true
+      }, 30_000)
+      console.log(`failover after the replica was cut off: ${50 - after.unconfirmed} of 50 acknowledged writes lost; with the wait, ${after.confirmed} confirmed of 15 kept`)
+      expect(after).toEqual({ unconfirmed: 0, confirmed: 10 })
+    } finally {
+      await Promise.all([plain.close(), waiting.close()])
+      await group.stop()
+    }
+  }, 60_000)
 })
+
