@@ -36,7 +36,12 @@ export const BIND = script(`${HELPERS}
 bind(ARGV[2], ARGV[3], ARGV[4])
 return 1`)
 
-/** ARGV: P, now. The live record's flat HGETALL, {'M', target} for a pointer in its grace window, else nil. */
+/**
+ * ARGV: P, now, and for a pointer's target the pointer's `{key}`. The live record's flat HGETALL,
+ * {'M', '{target}'} for a pointer in its grace window, else nil. As on a single node, a target
+ * opens only while it names the pointer in `_o`. (Here `_m` and `_o` hold keys as `{key}`: what
+ * the shared scripts' `string.sub(KEYS[1], #P + 1)` gives, and with P before it the key itself.)
+ */
 export const GET = script(`${HELPERS}
 local now = tonumber(ARGV[2])
 local all = redis.call('HGETALL', KEYS[1])
@@ -45,8 +50,18 @@ if t._m then
   if live(t._p, now) then return {'M', t._m} end
   return false
 end
-if not live(t._e, now) then return false end
+if not live(t._e, now) or (ARGV[3] and t._o ~= ARGV[3]) then return false end
 return all`)
+
+/** KEYS: an old key. ARGV: P, its `{key}`, the record's `{key}`. The shared `drop_pointer`: deletes it if it points at the record. */
+export const DROP_POINTER = script(`${HELPERS}
+drop_pointer(ARGV[2], ARGV[3])
+return 1`)
+
+/** KEYS: a record. ARGV: P. Deletes it; returns the `{key}` of its grace pointer, or nil. */
+export const DESTROY = script(`local old = redis.call('HGET', KEYS[1], '_o')
+redis.call('DEL', KEYS[1])
+return old`)
 
 // A rename copies the record to its new key's slot, then turns the old key into a pointer (or
 // deletes it) only if the record did not change since the copy (a request's write in between
@@ -86,11 +101,16 @@ local reply = {fingerprint(all), tostring(redis.call('PTTL', KEYS[1])), all}
 if ARGV[3] then leave(t, now, ARGV[3], ARGV[4], ARGV[5]) end
 return reply`)
 
-/** KEYS: to. ARGV: P, now, pttl, then the record's field/value pairs. Writes the copy, renewed at `now`. */
+/**
+ * KEYS: to. ARGV: P, now, pttl, '' or the old `{key}` that will point here, then the record's
+ * field/value pairs. Writes the copy, renewed at `now`, naming its pointer in `_o`.
+ */
 export const RENAME_WRITE = script(`${HELPERS}
 redis.call('DEL', KEYS[1])
-hset(KEYS[1], ARGV, 4, #ARGV)
+hset(KEYS[1], ARGV, 5, #ARGV)
 redis.call('HSET', KEYS[1], '_r', ARGV[2])
+redis.call('HDEL', KEYS[1], '_o')
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], '_o', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`)
 
@@ -106,6 +126,8 @@ if #all == 0 or fingerprint(all) ~= ARGV[6] then return 0 end
 leave(map(all), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5])
 return 1`)
 
-/** KEYS: a record. ARGV: P, subject. Deletes it when it is bound to `subject`; 1 if it did. */
-export const DESTROY_BOUND = script(`if redis.call('HGET', KEYS[1], '_s') == ARGV[2] then redis.call('DEL', KEYS[1]); return 1 end
-return 0`)
+/** KEYS: a record. ARGV: P, subject. Deletes it when it is bound to `subject`: then the `{key}` of its grace pointer or ''; else nil. */
+export const DESTROY_BOUND = script(`local r = redis.call('HMGET', KEYS[1], '_s', '_o')
+if r[1] ~= ARGV[2] then return false end
+redis.call('DEL', KEYS[1])
+return r[2] or ''`)

@@ -36,7 +36,11 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
   const { call, run, close } = haCalls(client, options)
   const { prefix, warn } = options
   const reportDamaged = damagedRecordReporter(warn)
-  const recordKey = (key: string) => `${prefix}{${key}}`
+  /** A key as records and pointers name it (`_m`, `_o`): in braces, so that prefix + it is the Redis key. */
+  const tagged = (key: string) => `{${key}}`
+  const recordKey = (key: string) => prefix + tagged(key)
+  /** Deletes the grace pointer at `old` (a `{key}`) if it points at `key`'s record. */
+  const dropPointer = (old: string | null | undefined, key: string) => (old ? run(scripts.DROP_POINTER, prefix + old, [old, tagged(key)], true) : undefined)
   const indexKey = (subject: string) => `${prefix}subject:${subject}`
   /** Adds `key` to `subject`'s index, the index living at least `ttl` ms. */
   const bind = (subject: string, key: string, ttl: string) => run(scripts.BIND, indexKey(subject), [subject, key, ttl])
@@ -58,10 +62,11 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
       } while (cursor !== '0')
     }
   }
-  const one = async (key: string, at: number): Promise<SessionRecord | 'gone' | { movedTo: string }> => {
-    const pairs: string[] | null = await run(scripts.GET, recordKey(key), [String(at)])
+  /** The record at `key`, or where its pointer points; `from`: the pointer the record must name. */
+  const one = async (key: string, at: number, from?: string): Promise<SessionRecord | 'gone' | { movedTo: string }> => {
+    const pairs: string[] | null = await run(scripts.GET, recordKey(key), [String(at), ...(from ? [tagged(from)] : [])])
     if (!pairs) return 'gone'
-    if (pairs[0] === 'M') return { movedTo: pairs[1]! }
+    if (pairs[0] === 'M') return { movedTo: pairs[1]!.slice(1, -1) }
     return codec.recordOf(pairs) ?? (reportDamaged(key), 'gone')
   }
 
@@ -70,7 +75,7 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
       const found = await one(key, at)
       if (found === 'gone') return undefined
       if ('data' in found) return found
-      const target = await one(found.movedTo, at)
+      const target = await one(found.movedTo, at, key)
       return target !== 'gone' && 'data' in target ? { ...target, movedTo: found.movedTo } : undefined
     },
     async create(key, record, maxBytes) {
@@ -93,7 +98,7 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
       return (await written(key, await run(scripts.WRITE.TOUCH, recordKey(key), codec.touchArgs(at, expiresAt), true))) === 1
     },
     async rename(fromKey, toKey, at, graceUntil = at) {
-      const leave = [String(graceUntil), String(codec.SLACK_MS), toKey]
+      const leave = [String(graceUntil), String(codec.SLACK_MS), tagged(toKey)]
       for (let i = 0; i < RENAME_TRIES; i++) {
         const seize = i === RENAME_TRIES - 1 // the record kept changing: see redis-cluster-scripts.ts
         const read: [string, string, string[]] | null = await run(scripts.RENAME_READ, recordKey(fromKey), [String(at), ...(seize ? leave : [])], seize)
@@ -102,17 +107,20 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
           return false
         }
         const [fingerprint, pttl, pairs] = read
-        await run(scripts.RENAME_WRITE, recordKey(toKey), [String(at), pttl, ...pairs], true)
+        const record = codec.recordOf(pairs)
+        const pointer = record && Math.min(graceUntil, record.expiresAt) > at ? tagged(fromKey) : ''
+        await run(scripts.RENAME_WRITE, recordKey(toKey), [String(at), pttl, pointer, ...pairs], true)
         if (seize || (await run(scripts.RENAME_SWAP, recordKey(fromKey), [String(at), ...leave, fingerprint], true)) === 1) {
-          const subject = codec.recordOf(pairs)?.subject
-          if (subject !== undefined) await bind(subject, toKey, pttl)
+          // An older pointer at the record's previous key opens nothing now (the copy names `from`): delete it.
+          for (let j = 0; j < pairs.length; j += 2) if (pairs[j] === '_o') await dropPointer(pairs[j + 1], fromKey)
+          if (record?.subject !== undefined) await bind(record.subject, toKey, pttl)
           return true
         }
       }
       return false // not reached: the last try seizes
     },
     async destroy(key) {
-      await call(() => client.del(recordKey(key))) // a stale index entry is dropped when read
+      await dropPointer(await run(scripts.DESTROY, recordKey(key), [], true), key) // a stale index entry is dropped when read
     },
     async listSubject(subject, at) {
       const members = await call(() => client.smembers(indexKey(subject)))
@@ -130,7 +138,11 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Se
     async destroySubject(subject) {
       const members = await call(() => client.smembers(indexKey(subject)))
       let deleted = 0
-      for (const key of members) deleted += await run(scripts.DESTROY_BOUND, recordKey(key), [subject], true)
+      for (const key of members) {
+        const pointer: string | null = await run(scripts.DESTROY_BOUND, recordKey(key), [subject], true)
+        if (pointer !== null) deleted++
+        await dropPointer(pointer, key)
+      }
       // Only the members handled here: a session bound meanwhile keeps its entry.
       if (members.length > 0) await call(() => client.srem(indexKey(subject), ...members))
       return deleted
