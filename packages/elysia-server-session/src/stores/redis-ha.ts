@@ -12,6 +12,8 @@
  *   and `destroySubject` drop those whose record is gone or bound to someone else.
  * - Rename: copy to the new key's slot, then turn the old key into a pointer (or delete it) if
  *   the record did not change meanwhile, else copy again (`redis-cluster-scripts.ts`).
+ * - Grace pointers: `destroy` deletes the record, then the pointer it names in `_o`; a pointer
+ *   opens only while its record names it, so one left behind by a crash opens nothing.
  * - SCAN visits every primary.
  *
  * Durability: with `replicaWaitMs`, each record write is followed by `WAIT 1 replicaWaitMs` on a
