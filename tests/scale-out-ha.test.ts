@@ -73,6 +73,7 @@ async function countsThroughKill({ alternating }: Pair, kill: (sessionId: string
     acked[i] = countOf(body)
   }
   const events: { at: number; ok: boolean; ms: number }[] = []
+  let lastFailure = ''
   let stop = false
   let wrong = ''
   const loops = clients.map(async (c, i) => {
@@ -87,6 +88,7 @@ async function countsThroughKill({ alternating }: Pair, kill: (sessionId: string
         acked[i] = count
       } else {
         if (status !== 503 || !response?.headers.get('retry-after')) wrong ||= `client ${i}: ${status} without Retry-After`
+        lastFailure = `${status} ${body.slice(0, 200)}`
         await Bun.sleep(20)
       }
     }
@@ -99,7 +101,9 @@ async function countsThroughKill({ alternating }: Pair, kill: (sessionId: string
     const failures = events.filter((e) => !e.ok)
     const last = failures.at(-1)?.at ?? killedAt
     return performance.now() - last > 3000 && events.some((e) => e.ok && e.at > last)
-  }, budgetMs + 5000).finally(() => (stop = true))
+  }, budgetMs + 5000).catch((error) => {
+    throw new Error(`${error.message}; the last failure: ${lastFailure}`)
+  }).finally(() => (stop = true))
   await Promise.all(loops)
   const failures = events.filter((e) => !e.ok)
   const outage = (failures.at(-1)?.at ?? killedAt) - killedAt

@@ -159,7 +159,7 @@ export async function startSentinels(options: { downAfterMs?: number; master?: s
       `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
       `sentinel monitor ${master} 127.0.0.1 ${primary.port} 2`,
       `sentinel down-after-milliseconds ${master} ${options.downAfterMs ?? 2000}`,
-      `sentinel failover-timeout ${master} 10000`, `sentinel parallel-syncs ${master} 1`, '',
+      `sentinel failover-timeout ${master} 3000`, `sentinel parallel-syncs ${master} 1`, '',
     ].join('\n'))
     const proc = Bun.spawn(['redis-server', conf, '--sentinel'], { stdout: 'ignore', stderr: 'ignore' })
     const node: OwnNode = {

@@ -103,6 +103,7 @@ export function redisSentinelStore(options: RedisSentinelStoreOptions = {}): Ses
     name: options.master ?? (Bun.env.REDIS_SENTINEL_MASTER || redisClusterDefaults.master),
     enableOfflineQueue: false, // the store waits for the connection itself, within its timeout
     sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+    sentinelCommandTimeout: 1000, // unset, a sentinel that does not answer stalls the reconnection for good
     failoverDetector: true,
     reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false), // a demoted primary: find the new one
   })

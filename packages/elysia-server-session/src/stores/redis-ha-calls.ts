@@ -23,6 +23,8 @@ export type RedisHaOptions = {
 
 /** Connections (duplicates of the client) that carry the writes and their WAITs when `replicaWaitMs` is set. */
 const WAIT_CONNECTIONS = 4
+/** A client not ready for this long is disconnected and connected anew. */
+const STUCK_MS = 3000
 type Replies = [Error | null, unknown][] & [[Error | null, any], [Error | null, any]]
 
 /** @internal `call` (any command, bounded), `run` (a script on a key's slot) and `close`. */
@@ -47,9 +49,24 @@ export function haCalls(client: IoredisClient, options: RedisHaOptions) {
   for (const waiter of waiters) waiter.on('error', () => {}).on('node error', () => {})
 
   const readiness = new WeakMap<IoredisClient, Promise<void>>()
+  const stuck = new Map<IoredisClient, number>()
+  /**
+   * A client that has not been ready for STUCK_MS starts over, as if new: measured here, ioredis
+   * sometimes stays `reconnecting` for good after a Sentinel failover on a loaded machine.
+   */
+  const revive = (redis: IoredisClient) => {
+    const at = performance.now()
+    const since = stuck.get(redis)
+    if (since === undefined) return void stuck.set(redis, at)
+    if (at - since < STUCK_MS || redis.status === 'connecting' || redis.status === 'connect') return
+    stuck.set(redis, at)
+    redis.disconnect()
+    redis.connect().catch(() => {}) // failures arrive as 'error' events
+  }
   /** Resolves once `redis` is ready (the caller's timer bounds the wait): commands never queue inside ioredis. */
   const ready = (redis: IoredisClient) => {
-    if (redis.status === 'ready') return
+    if (redis.status === 'ready') return void stuck.delete(redis)
+    if (!closed) revive(redis)
     let pending = readiness.get(redis)
     if (!pending) {
       pending = new Promise<void>((resolve) => redis.once('ready', () => (readiness.delete(redis), resolve())))
@@ -64,7 +81,7 @@ export function haCalls(client: IoredisClient, options: RedisHaOptions) {
       let late = false
       const timer = setTimeout(() => {
         late = true
-        reject(Object.assign(new Error(`Redis did not answer within ${ms} ms`), { code: 'ERR_REDIS_TIMEOUT' }))
+        reject(Object.assign(new Error(`Redis did not answer within ${ms} ms (connection ${redis.status})`), { code: 'ERR_REDIS_TIMEOUT' }))
       }, ms)
       Promise.resolve(ready(redis))
         .then(() => (late ? undefined : work().then(resolve, reject)))
