@@ -6,7 +6,7 @@
  * Layout, cross-slot steps and durability: see `redis-ha.ts`.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
-import type { SessionStore } from '../store'
+import type { FullSessionStore } from '../capabilities'
 import { redisHaStore, type IoredisClient } from './redis-ha'
 
 type CommonOptions = {
@@ -60,7 +60,7 @@ function connectionOptions(addresses: ReturnType<typeof addressOf>[]): RedisOpti
   }
 }
 
-function storeOf(client: IoredisClient, options: CommonOptions, owned: boolean): SessionStore {
+function storeOf(client: IoredisClient, options: CommonOptions, owned: boolean): FullSessionStore {
   const { prefix, commandTimeoutMs, replicaWaitMs } = { ...redisClusterDefaults, ...options }
   return redisHaStore(client, { prefix, commandTimeoutMs, replicaWaitMs, warn: options.warn ?? console.warn, owned })
 }
@@ -71,7 +71,7 @@ function storeOf(client: IoredisClient, options: CommonOptions, owned: boolean):
  * const store = redisClusterStore({ nodes: ['redis://10.0.0.1:6379', 'redis://10.0.0.2:6379'], replicaWaitMs: 200 })
  * new Elysia().use(session({ store, secrets: [process.env.SESSION_SECRET!] }))
  */
-export function redisClusterStore(options: RedisClusterStoreOptions = {}): SessionStore {
+export function redisClusterStore(options: RedisClusterStoreOptions = {}): FullSessionStore {
   if (options.client) return storeOf(options.client, options, false)
   const seeds = (options.nodes ?? listOf(Bun.env.REDIS_CLUSTER_NODES)).map(addressOf)
   if (seeds.length === 0) throw new Error('redisClusterStore needs seed nodes (nodes, or REDIS_CLUSTER_NODES)')
@@ -93,7 +93,7 @@ export function redisClusterStore(options: RedisClusterStoreOptions = {}): Sessi
  * import { redisSentinelStore } from 'elysia-server-session/redis-cluster'
  * const store = redisSentinelStore({ sentinels: ['10.0.0.1:26379', '10.0.0.2:26379', '10.0.0.3:26379'], master: 'sessions' })
  */
-export function redisSentinelStore(options: RedisSentinelStoreOptions = {}): SessionStore {
+export function redisSentinelStore(options: RedisSentinelStoreOptions = {}): FullSessionStore {
   if (options.client) return storeOf(options.client, options, false)
   const sentinels = (options.sentinels ?? listOf(Bun.env.REDIS_SENTINELS)).map(addressOf)
   if (sentinels.length === 0) throw new Error('redisSentinelStore needs sentinels (sentinels, or REDIS_SENTINELS)')

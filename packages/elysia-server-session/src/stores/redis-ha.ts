@@ -22,7 +22,8 @@
  * its primary dies can be lost.
  */
 import type { Cluster } from 'ioredis'
-import type { SessionRecord, SessionStore, SessionSummary } from '../store'
+import type { SessionRecord, SessionSummary } from '../store'
+import type { FullSessionStore } from '../capabilities'
 import { damagedRecordReporter } from './records'
 import * as codec from './redis-codec'
 import * as scripts from './redis-cluster-scripts'
@@ -34,7 +35,7 @@ const RENAME_TRIES = 3
 const DAY_MS = 86_400_000
 
 /** @internal The store over `client`; see `redisClusterStore` and `redisSentinelStore`. */
-export function redisHaStore(client: IoredisClient, options: RedisHaOptions): SessionStore {
+export function redisHaStore(client: IoredisClient, options: RedisHaOptions): FullSessionStore {
   const { call, run, close } = haCalls(client, options)
   const { prefix, warn } = options
   const reportDamaged = damagedRecordReporter(warn)
