@@ -75,7 +75,8 @@ for (const elysia of [catalog.elysia!, lowestElysia]) {
     beforeAll(async () => {
       mkdirSync(app)
       const dependencies = { elysia }
-      const devDependencies = { typescript: catalog.typescript, 'bun-types': catalog['bun-types'] }
+      // ioredis: the optional peer of `./redis-cluster`, so that its declarations are checked too.
+      const devDependencies = { typescript: catalog.typescript, 'bun-types': catalog['bun-types'], ioredis: manifest.devDependencies.ioredis }
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', dependencies, devDependencies }))
       const added = await run(['bun', 'add', tarball], app)
       expect(added).toMatchObject({ code: 0 })
