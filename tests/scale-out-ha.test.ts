@@ -132,6 +132,20 @@ describe.skipIf(!ready)('two instances on a Redis Cluster', () => {
 
   test(`alternating and ${N} parallel requests count exactly`, () => countsExactly(instances!, 'cluster'), 60_000)
 
+  test('`sessions stats` and `sessions prune` of the same binary walk every primary', async () => {
+    const binary = await buildBinary()
+    const env = { PATH: '/usr/bin:/bin', SESSION_STORE: 'redis-cluster', REDIS_CLUSTER_NODES: cluster!.seeds, SESSION_REDIS_PREFIX: PREFIX, SESSION_SECRET: SECRET }
+    const run = (args: string[]) => {
+      const result = Bun.spawnSync([binary, ...args], { env, cwd: tempDir('scale-out-ha-'), stdout: 'pipe', stderr: 'pipe' })
+      return { code: result.exitCode, out: result.stdout.toString() + result.stderr.toString() }
+    }
+    const live = () => Number(/^(\d+) live sessions, 0 expired/.exec(run(['sessions', 'stats']).out)?.[1])
+    const before = live()
+    for (let i = 0; i < 5; i++) expect((await fetch(instances!.servers[i % 2]!.base + '/')).status).toBe(200) // 5 new sessions
+    expect(live()).toBe(before + 5)
+    expect(run(['sessions', 'prune'])).toMatchObject({ code: 0 })
+  }, 30_000)
+
   test('the start line names the store and its seed nodes', async () => {
     const binary = await buildBinary()
     const server = await startServer([binary], {

@@ -56,7 +56,7 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Fu
   /** Each key under the prefix, on every primary, one SCAN batch at a time. */
   const scan = async (each: (key: string) => Promise<boolean>) => {
     const match = prefix.replace(/[*?[\]\\]/g, '\\$&') + '*'
-    for (const node of masters()) {
+    for (const node of await call(async () => masters())) { // once ready: before, a cluster knows no nodes
       let cursor = '0'
       do {
         const [nextCursor, keys] = await call(() => node.scan(cursor, 'MATCH', match, 'COUNT', 1000)) // a node connects on demand
