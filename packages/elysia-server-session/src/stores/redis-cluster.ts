@@ -60,6 +60,12 @@ function connectionOptions(addresses: ReturnType<typeof addressOf>[]): RedisOpti
   }
 }
 
+/** Refuses an empty prefix (before any connection is made): `destroyAll` deletes what lies under it. */
+function refuseEmptyPrefix(options: CommonOptions): void {
+  const { prefix } = { ...redisClusterDefaults, ...options }
+  if (typeof prefix !== 'string' || prefix === '') throw new TypeError('`prefix` must be a non-empty string (the store deletes and counts what lies under it)')
+}
+
 function storeOf(client: IoredisClient, options: CommonOptions, owned: boolean): FullSessionStore {
   const { prefix, commandTimeoutMs, replicaWaitMs } = { ...redisClusterDefaults, ...options }
   return redisHaStore(client, { prefix, commandTimeoutMs, replicaWaitMs, warn: options.warn ?? console.warn, owned })
@@ -72,6 +78,7 @@ function storeOf(client: IoredisClient, options: CommonOptions, owned: boolean):
  * new Elysia().use(session({ store, secrets: [process.env.SESSION_SECRET!] }))
  */
 export function redisClusterStore(options: RedisClusterStoreOptions = {}): FullSessionStore {
+  refuseEmptyPrefix(options)
   if (options.client) return storeOf(options.client, options, false)
   const seeds = (options.nodes ?? listOf(Bun.env.REDIS_CLUSTER_NODES)).map(addressOf)
   if (seeds.length === 0) throw new Error('redisClusterStore needs seed nodes (nodes, or REDIS_CLUSTER_NODES)')
@@ -94,6 +101,7 @@ export function redisClusterStore(options: RedisClusterStoreOptions = {}): FullS
  * const store = redisSentinelStore({ sentinels: ['10.0.0.1:26379', '10.0.0.2:26379', '10.0.0.3:26379'], master: 'sessions' })
  */
 export function redisSentinelStore(options: RedisSentinelStoreOptions = {}): FullSessionStore {
+  refuseEmptyPrefix(options)
   if (options.client) return storeOf(options.client, options, false)
   const sentinels = (options.sentinels ?? listOf(Bun.env.REDIS_SENTINELS)).map(addressOf)
   if (sentinels.length === 0) throw new Error('redisSentinelStore needs sentinels (sentinels, or REDIS_SENTINELS)')

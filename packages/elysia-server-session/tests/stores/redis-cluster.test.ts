@@ -34,6 +34,11 @@ if (ready) {
 }
 
 describe.skipIf(!ready)('redis cluster store specifics', () => {
+  test('an empty prefix is refused: destroyAll and stats walk what lies under it', () => {
+    expect(() => redisClusterStore({ nodes: cluster!.seeds.split(','), prefix: '' })).toThrow(/prefix/)
+    expect(() => redisSentinelStore({ sentinels: sentinels!.addresses.split(','), prefix: '' })).toThrow(/prefix/)
+  })
+
   test('records spread over every primary; a renamed session leaves its pointer at the old key, naming the new one', async () => {
     const p = prefix()
     const store = redisClusterStore({ nodes: cluster!.seeds.split(','), prefix: p })
