@@ -57,7 +57,8 @@ describe('the tarball', () => {
     expect(code.filter((entry) => entry.endsWith('.d.ts')).length).toBeGreaterThan(20)
     const { size } = Bun.file(tarball)
     console.log(`${tarball.split('/').at(-1)}: ${size} bytes packed, ${entries.length} files`)
-    expect(size).toBeLessThan(64 * 1024)
+    // 64 KB for the core, and 8 KB more for the `./redis-cluster` entry (its store, scripts and .d.ts, about 7 KB packed).
+    expect(size).toBeLessThan(72 * 1024)
   })
 
   test('its package.json has no workspace: or catalog: range', async () => {
