@@ -29,6 +29,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { cpus, hostname, release, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { evaluateTargets, renderMarkdown, renderSvg, type Results, type Row, type ServerInfo } from './lib/report'
+import { benchCluster, stopBenchCluster } from './redis-cluster'
 
 const BENCH = import.meta.dir
 const ROOT = resolve(BENCH, '..')
@@ -272,6 +273,7 @@ type ServerDef = ServerInfo & {
 }
 
 const bun = process.execPath
+let clusterSeeds = '' // set in main when the cluster server runs (bench/redis-cluster.ts)
 const nodeEnv = (dir: string, file: string) => ({ SESSION_DB: join(dir, file), SESSION_SECRET: SECRET })
 const SERVERS: ServerDef[] = [
   {
@@ -320,6 +322,15 @@ const SERVERS: ServerDef[] = [
       SESSION_SECRET: SECRET,
     }),
     scenarios: ['returning', 'new', 'hot'],
+    optional: true,
+  },
+  {
+    key: 'ours-redis-cluster',
+    label: 'ours (Redis Cluster, 3 primaries + 3 replicas)',
+    runtime: 'Bun (compiled)',
+    cmd: [BINARY],
+    env: (dir) => ({ ...OURS_ENV, SESSION_STORE: 'redis-cluster', REDIS_CLUSTER_NODES: clusterSeeds, SESSION_REDIS_PREFIX: REDIS_PREFIX, SESSION_DB: join(dir, 'ours-cluster.db'), SESSION_SECRET: SECRET }),
+    scenarios: ['returning', 'new'],
     optional: true,
   },
   {
@@ -757,6 +768,7 @@ try {
     (s) => (!onlyServers || onlyServers.includes(s.key)) && (s.key !== 'ours-redis' || redis) && (s.key !== 'ours-postgres' || postgres)
   )
   const scenarios = ALL_SCENARIOS.filter((s) => !onlyScenarios || onlyScenarios.includes(s))
+  if (servers.some((s) => s.key === 'ours-redis-cluster')) clusterSeeds = await benchCluster()
 
   const facts = await machineFacts()
   log(`bench: ${facts.cpu}, ${facts.cores} cores; server on core ${CFG.serverCpu}, wrk on core ${CFG.loadCpu}`)
@@ -829,5 +841,6 @@ try {
 } finally {
   killAll()
   await postgresDatabase('DROP')
+  await stopBenchCluster()
   rmSync(dir, { recursive: true, force: true })
 }

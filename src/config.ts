@@ -17,7 +17,7 @@ type Setting = { env: string; flag: string; default: string; help: string }
 export const SETTINGS = {
   port: { env: 'PORT', flag: '--port', default: '3000', help: 'TCP port to listen on (0 picks a free one)' },
   host: { env: 'HOST', flag: '--host', default: '0.0.0.0', help: 'address to listen on' },
-  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory | redis | postgres' },
+  store: { env: 'SESSION_STORE', flag: '--session-store', default: 'sqlite', help: 'sqlite | memory | redis | redis-cluster | redis-sentinel | postgres' },
   db: {
     env: 'SESSION_DB',
     flag: '--session-db',
@@ -29,6 +29,25 @@ export const SETTINGS = {
     flag: '--redis-url',
     default: 'redis://127.0.0.1:6379',
     help: 'Redis for SESSION_STORE=redis: redis://[user:password@]host:port[/db], rediss:// for TLS',
+  },
+  redisClusterNodes: {
+    env: 'REDIS_CLUSTER_NODES',
+    flag: '--redis-cluster-nodes',
+    default: '',
+    help: 'SESSION_STORE=redis-cluster: comma-separated seed nodes, redis://[user:password@]host:port',
+  },
+  redisSentinels: {
+    env: 'REDIS_SENTINELS',
+    flag: '--redis-sentinels',
+    default: '',
+    help: 'SESSION_STORE=redis-sentinel: comma-separated sentinels, host:port (redis://user:password@host:port for the data nodes\' credentials)',
+  },
+  redisSentinelMaster: { env: 'REDIS_SENTINEL_MASTER', flag: '--redis-sentinel-master', default: 'mymaster', help: 'the name the sentinels know the primary by' },
+  redisReplicaWait: {
+    env: 'SESSION_REDIS_REPLICA_WAIT',
+    flag: '--session-redis-replica-wait',
+    default: '0',
+    help: 'redis-cluster, redis-sentinel: ms a write waits for a replica to have it (WAIT 1), failing (503) when none does; 0 acknowledges on the primary alone (see README "Scaling out")',
   },
   redisPrefix: {
     env: 'SESSION_REDIS_PREFIX',
@@ -140,13 +159,20 @@ export const SETTINGS = {
   },
 } satisfies Record<string, Setting>
 
+/** The session stores the server can open, by SESSION_STORE. */
+const STORES = ['sqlite', 'memory', 'redis', 'redis-cluster', 'redis-sentinel', 'postgres'] as const
+
 export type Config = {
   port: number
   host: string
-  store: 'sqlite' | 'memory' | 'redis' | 'postgres'
+  store: (typeof STORES)[number]
   db: string
   redisUrl: string
   redisPrefix: string
+  redisClusterNodes: string[]
+  redisSentinels: string[]
+  redisSentinelMaster: string
+  redisReplicaWait: number
   postgres: { url: string; poolSize: number; schema: string; table: string }
   /** Empty when unset: the entry point generates or loads one (see secrets.ts). */
   secrets: string[]
@@ -186,8 +212,16 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
     raw[name] = value
   }
   const store = raw.store.trim().toLowerCase()
-  if (store !== 'sqlite' && store !== 'memory' && store !== 'redis' && store !== 'postgres') {
-    throw new ConfigError(`SESSION_STORE must be sqlite, memory, redis or postgres, not ${JSON.stringify(raw.store)}`)
+  if (!(STORES as readonly string[]).includes(store)) {
+    throw new ConfigError(`SESSION_STORE must be ${STORES.slice(0, -1).join(', ')} or ${STORES.at(-1)}, not ${JSON.stringify(raw.store)}`)
+  }
+  const redisClusterNodes = raw.redisClusterNodes.split(',').map((s) => s.trim()).filter(Boolean)
+  if (store === 'redis-cluster' && (redisClusterNodes.length === 0 || !redisClusterNodes.every((node) => /^rediss?:\/\/[^/]+:\d+\/?$/.test(node)))) {
+    throw new ConfigError('REDIS_CLUSTER_NODES must be comma-separated redis://host:port seeds (credentials not shown)')
+  }
+  const redisSentinels = raw.redisSentinels.split(',').map((s) => s.trim()).filter(Boolean)
+  if (store === 'redis-sentinel' && (redisSentinels.length === 0 || !redisSentinels.every((node) => /^(rediss?:\/\/)?[^/]+:\d+\/?$/.test(node)))) {
+    throw new ConfigError('REDIS_SENTINELS must be comma-separated host:port sentinels (credentials not shown)')
   }
   if (store === 'postgres' && !/^(postgres|postgresql):\/\/./.test(raw.databaseUrl.trim())) {
     throw new ConfigError('DATABASE_URL must look like postgres://user@host:port/database (credentials not shown)')
@@ -226,10 +260,14 @@ export function parseConfig(args: readonly string[], env: Record<string, string 
   return {
     port,
     host: nonEmpty('host', raw.host),
-    store,
+    store: store as Config['store'],
     db: raw.db,
     redisUrl: raw.redisUrl.trim(),
-    redisPrefix: store === 'redis' ? nonEmpty('redisPrefix', raw.redisPrefix) : raw.redisPrefix,
+    redisPrefix: store.startsWith('redis') ? nonEmpty('redisPrefix', raw.redisPrefix) : raw.redisPrefix,
+    redisClusterNodes,
+    redisSentinels,
+    redisSentinelMaster: raw.redisSentinelMaster.trim(),
+    redisReplicaWait: integer('redisReplicaWait', raw.redisReplicaWait, 0, 60_000),
     postgres: { url: raw.databaseUrl.trim(), poolSize: integer('pgPool', raw.pgPool, 1, 1000), schema: raw.pgSchema, table: raw.pgTable },
     secrets: secrets.filter(Boolean),
     cookieName: raw.cookieName,

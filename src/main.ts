@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './log'
 import { createServerMetrics, serveMetrics } from './observability'
 import { checkSecrets, generateSecret, resolveSecrets } from './secrets'
 import { memoryStore, postgresStore, redisStore, sqliteStore, type FullSessionStore } from 'elysia-server-session'
+import { redisClusterStore, redisSentinelStore } from 'elysia-server-session/redis-cluster'
 
 let log: Logger = createLogger()
 
@@ -34,6 +35,9 @@ function openStore(config: Config, logger: Logger, onPruned?: (count: number) =>
   if (config.store === 'memory') return memoryStore(common)
   if (config.store === 'redis') return redisStore({ url: config.redisUrl, prefix: config.redisPrefix, warn: logger.warn })
   if (config.store === 'postgres') return postgresStore({ ...config.postgres, ...common })
+  const ha = { prefix: config.redisPrefix, replicaWaitMs: config.redisReplicaWait, warn: logger.warn }
+  if (config.store === 'redis-cluster') return redisClusterStore({ nodes: config.redisClusterNodes, ...ha })
+  if (config.store === 'redis-sentinel') return redisSentinelStore({ sentinels: config.redisSentinels, master: config.redisSentinelMaster, ...ha })
   try {
     return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, cacheSize: config.cacheRows, ...common })
   } catch (error) {
@@ -147,10 +151,12 @@ async function serve(config: Config) {
           serveMetrics(metrics, { port: metricsAt.port!, hostname: metricsAt.host })
         )
   listening('requests', 'HOST/PORT', host, port, () => app.listen({ port, hostname: host, reusePort: false }))
-  const where =
+  let where =
     config.store === 'sqlite' ? `, database ${resolve(config.db)}`
     : config.store === 'redis' ? `, ${withoutPassword(config.redisUrl)}`
     : config.store === 'postgres' ? `, ${withoutPassword(config.postgres.url)} table ${config.postgres.schema}.${config.postgres.table}` : ''
+  const seeds = config.store === 'redis-cluster' ? config.redisClusterNodes : config.store === 'redis-sentinel' ? config.redisSentinels : []
+  if (seeds.length > 0) where += `, ${seeds.map(withoutPassword).join(',')}`
   log.info(`listening on http://${config.host}:${app.server!.port} (store ${config.store}${where})`)
   if (metricsListener) {
     metrics.watchStored()

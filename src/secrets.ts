@@ -30,7 +30,7 @@ export function checkSecrets(config: Config): string[] | undefined {
     return config.secrets
   }
   if (config.production) throw new ConfigError(`SESSION_SECRET is required when NODE_ENV=production: ${HOW_TO}`)
-  if (config.store === 'redis' || config.store === 'postgres') {
+  if (config.store.startsWith('redis') || config.store === 'postgres') {
     throw new ConfigError(`SESSION_SECRET is required with SESSION_STORE=${config.store}: all instances must share it; ${HOW_TO}`)
   }
   return undefined

@@ -64,6 +64,13 @@ describe('configuration', () => {
     expect(config).toMatchObject({ store: 'postgres', postgres: { url: 'postgresql://other@db2/x', poolSize: 4, schema: 'auth', table: 'web_sessions' } })
   })
 
+  test('Redis Cluster and Sentinel: seed and sentinel lists, the master name, the replica wait', () => {
+    const cluster = parseConfig([], { SESSION_STORE: 'redis-cluster', REDIS_CLUSTER_NODES: ' redis://10.0.0.1:7000, redis://u:p@10.0.0.2:7001 ' })
+    expect(cluster).toMatchObject({ store: 'redis-cluster', redisClusterNodes: ['redis://10.0.0.1:7000', 'redis://u:p@10.0.0.2:7001'], redisReplicaWait: 0 })
+    const sentinel = parseConfig(['--session-redis-replica-wait', '250'], { SESSION_STORE: 'redis-sentinel', REDIS_SENTINELS: '10.0.0.1:26379,10.0.0.2:26379', REDIS_SENTINEL_MASTER: 'sessions' })
+    expect(sentinel).toMatchObject({ redisSentinels: ['10.0.0.1:26379', '10.0.0.2:26379'], redisSentinelMaster: 'sessions', redisReplicaWait: 250 })
+  })
+
   test('every setting is in --help with its variable and default', () => {
     const help = helpText()
     for (const setting of Object.values(SETTINGS)) {
@@ -100,6 +107,10 @@ describe('configuration', () => {
     ['a pool of 0', [], { SESSION_PG_POOL: '0' }, /SESSION_PG_POOL \(--session-pg-pool\) must be a whole number from 1 to 1000/],
     ['a table name that needs quoting', [], { SESSION_PG_TABLE: 'Sessions"; DROP' }, /SESSION_PG_TABLE must be lower-case letters/],
     ['an empty schema name', ['--session-pg-schema='], {}, /SESSION_PG_SCHEMA must be lower-case letters/],
+    ['a cluster without seeds', [], { SESSION_STORE: 'redis-cluster' }, /REDIS_CLUSTER_NODES must be comma-separated redis:\/\/host:port/],
+    ['a cluster seed that is not a URL', [], { SESSION_STORE: 'redis-cluster', REDIS_CLUSTER_NODES: 'redis://a:1,b:2' }, /REDIS_CLUSTER_NODES/],
+    ['Sentinel without sentinels', [], { SESSION_STORE: 'redis-sentinel' }, /REDIS_SENTINELS must be comma-separated host:port/],
+    ['a negative replica wait', [], { SESSION_REDIS_REPLICA_WAIT: '-1' }, /SESSION_REDIS_REPLICA_WAIT/],
   ]
   for (const [what, args, env, message] of bad) {
     test(`${what} is a ConfigError with a clear message`, () => {

@@ -2,7 +2,7 @@
  * The published declarations: `tsc -p tsconfig.build.json` (stripInternal on) must emit .d.ts
  * files that type-check on their own, as a consumer with `skipLibCheck: false` checks them: no
  * public declaration may name an `@internal` one that stripInternal removed. Elysia, TypeBox and Bun are
- * stubbed, so that only our files are checked (and quickly).
+ * stubbed (and ioredis, the optional peer of `./redis-cluster`), so that only our files are checked (and quickly).
  */
 import { expect, test } from 'bun:test'
 import { writeFileSync } from 'node:fs'
@@ -17,6 +17,7 @@ const STUBS: Record<string, string> = {
   'bun.d.ts': 'export declare class RedisClient { private brand: true }\nexport declare class SQL { private brand: true }',
   'bun-sqlite.d.ts': 'export declare class Database { private brand: true }',
   'typebox.d.ts': 'export interface TSchema { params: unknown[]; static: unknown }\nexport type Static<T extends TSchema> = T["static"]',
+  'ioredis.d.ts': 'export declare class Redis { private brand: true }\nexport declare class Cluster { private brand: true }',
 }
 
 test('the .d.ts built with stripInternal type-check with skipLibCheck off', () => {
@@ -36,7 +37,7 @@ test('the .d.ts built with stripInternal type-check with skipLibCheck off', () =
       skipDefaultLibCheck: true,
       types: [],
       lib: ['ESNext', 'DOM'],
-      paths: { elysia: ['./elysia.d.ts'], bun: ['./bun.d.ts'], 'bun:sqlite': ['./bun-sqlite.d.ts'], '@sinclair/typebox': ['./typebox.d.ts'] },
+      paths: { elysia: ['./elysia.d.ts'], bun: ['./bun.d.ts'], 'bun:sqlite': ['./bun-sqlite.d.ts'], '@sinclair/typebox': ['./typebox.d.ts'], ioredis: ['./ioredis.d.ts'] },
     },
     include: ['dist/**/*.d.ts'],
   }

@@ -7,10 +7,12 @@
 
 /** A script and its SHA-1, for EVALSHA. */
 export type Script = { lua: string; sha: string }
-const script = (lua: string): Script => ({ lua, sha: new Bun.CryptoHasher('sha1').update(lua).digest('hex') })
+/** @internal Also for the Cluster variants in `redis-cluster-scripts.ts`. */
+export const script = (lua: string): Script => ({ lua, sha: new Bun.CryptoHasher('sha1').update(lua).digest('hex') })
 
 // A subject's index is a SET of store keys that lives as long as its longest-lived record.
-const HELPERS = `
+/** @internal The prelude of every script above; `redis-cluster-scripts.ts` redefines bind/unbind after it. */
+export const HELPERS = `
 local P = ARGV[1]
 local function bind(subject, key, ttl)
   local index = P .. 'subject:' .. subject

@@ -23,11 +23,11 @@
  * that timed out on a live connection may still have been applied by Redis.
  */
 import { RedisClient } from 'bun'
-import { SessionTooLargeError, SessionValueError } from '../errors'
-import type { SessionData, SessionRecord, SessionSummary } from '../store'
+import type { SessionSummary } from '../store'
 import type { FullSessionStore } from '../capabilities'
-import { damagedRecordReporter, decodeData, encodeData } from './records'
+import { damagedRecordReporter } from './records'
 import { handshakeRefusal } from './redis-auth'
+import * as codec from './redis-codec'
 import * as scripts from './redis-scripts'
 
 export type RedisStoreOptions = {
@@ -44,27 +44,8 @@ export type RedisStoreOptions = {
   warn?: (message: string) => void
 }
 
-const SLACK_MS = 1000
 /** After a failed connection attempt, calls fail at once for this long instead of retrying. */
 const RETRY_MS = 100
-
-const TYPES: Record<string, string> = { '"': 'string', '{': 'object', '[': 'object', n: 'object', t: 'boolean', f: 'boolean' }
-
-/** Flat `[field, value, ...]` of `data`: JSON-string names, JSON values; undefined values go to `unset`. */
-function fieldsOf(data: SessionData, unset: string[] = []): string[] {
-  const out: string[] = []
-  for (const [name, value] of Object.entries(data)) {
-    const json = JSON.stringify(value)
-    if (json === undefined) unset.push(JSON.stringify(name))
-    else out.push(JSON.stringify(name), json)
-  }
-  return out
-}
-
-const ttl = (expiresAt: number, at: number) => String(Math.max(1, Math.ceil(expiresAt - at)) + SLACK_MS)
-/** The scripts' expiresAt and TTL arguments; empty strings keep the record's deadline as it is. */
-const deadline = (expiresAt: number | undefined, at: number) =>
-  expiresAt === undefined ? ['', ''] : [String(expiresAt), ttl(expiresAt, at)]
 
 /**
  * @example
@@ -139,14 +120,6 @@ export function redisStore(options: RedisStoreOptions = {}): FullSessionStore {
         return client.send('EVAL', [lua, ...rest])
       }
     })
-  /** Data from a flat `[field, value, ...]` reply, or undefined (reported) when it does not decode. */
-  const dataOf = (key: string, pairs: string[]): SessionData | undefined => {
-    const parts: string[] = []
-    for (let i = 0; i < pairs.length; i += 2) if (pairs[i]!.startsWith('"')) parts.push(`${pairs[i]}:${pairs[i + 1]}`)
-    const data = decodeData(`{${parts.join(',')}}`)
-    if (!data) reportDamaged(key)
-    return data
-  }
   /** Walks the keys under the prefix in SCAN batches while `each` returns true. */
   const scan = async (each: (keys: string[]) => Promise<boolean>) => {
     const match = prefix.replace(/[*?[\]\\]/g, '\\$&') + '*'
@@ -157,58 +130,31 @@ export function redisStore(options: RedisStoreOptions = {}): FullSessionStore {
       if (keys.length > 0 && !(await each(keys))) return
     } while (cursor !== '0')
   }
-  const refuse = (reply: string[], maxBytes: number): never => { throw new SessionTooLargeError(Number(reply[1]), maxBytes) }
+  /** `decoded`, or undefined with `key` reported when it is null (a damaged record). */
+  const checked = <T>(key: string, decoded: T | null | undefined): T | undefined => (decoded === null || decoded === undefined ? void reportDamaged(key) : decoded)
 
   return {
     async get(key, at) {
       const pairs: string[] | null = await run(scripts.GET, [prefix + key], [String(at)])
-      const data = pairs && dataOf(key, pairs)
-      if (!pairs || !data) return undefined
-      const meta = new Map<string, string>()
-      for (let i = 0; i < pairs.length; i += 2) if (pairs[i]!.startsWith('_')) meta.set(pairs[i]!, pairs[i + 1]!)
-      const [createdAt, lastSeenAt, expiresAt] = ['_c', '_l', '_e'].map((name) => Number(meta.get(name) ?? NaN)) as [number, number, number]
-      const [subject, userAgent, movedTo] = [meta.get('_s'), meta.get('_u'), meta.get('_m')]
-      const renewedAt = Number(meta.get('_r') ?? createdAt)
-      // Times that are not numbers: a damaged record, which is no session.
-      if (![createdAt, lastSeenAt, expiresAt, renewedAt].every(Number.isFinite)) return void reportDamaged(key)
-      const record: SessionRecord = { data, createdAt, lastSeenAt, expiresAt, renewedAt }
-      return Object.assign(record, subject !== undefined && { subject }, userAgent !== undefined && { userAgent }, movedTo !== undefined && { movedTo })
+      return pairs ? checked(key, codec.recordOf(pairs)) : undefined
     },
-    async create(key, { data, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent }, maxBytes) {
-      encodeData(data, maxBytes) // throws when too large
-      if (expiresAt <= lastSeenAt) return // dead on arrival: nothing to keep
-      const meta = ['_c', createdAt, '_l', lastSeenAt, '_e', expiresAt, '_r', renewedAt].map(String)
-      if (subject !== undefined) meta.push('_s', subject)
-      if (userAgent !== undefined) meta.push('_u', userAgent)
-      const bind = subject === undefined ? '' : `=${subject}`
-      await run(scripts.CREATE, [prefix + key], [ttl(expiresAt, lastSeenAt), bind, ...meta, ...fieldsOf(data)])
+    async create(key, record, maxBytes) {
+      const args = codec.createArgs(record, maxBytes)
+      if (args) await run(scripts.CREATE, [prefix + key], args)
     },
-    async update(key, changes, { now: at, expiresAt, maxBytes }) {
-      const unset: string[] = []
-      const set = fieldsOf(changes.set, unset)
-      for (const name of changes.unset) unset.push(JSON.stringify(name))
-      const bind = changes.subject === undefined ? '' : changes.subject === null ? '-' : `=${changes.subject}`
-      const head = [String(at), ...deadline(expiresAt, at), String(maxBytes), bind, String(set.length)]
-      const reply: string[] | null = await run(scripts.UPDATE, [prefix + key], [...head, ...set, ...unset])
-      if (!reply) return undefined
-      if (reply[0] === 'BIG') refuse(reply, maxBytes)
-      return dataOf(key, reply.slice(1))
+    async update(key, changes, options) {
+      const reply = codec.updateResult(await run(scripts.UPDATE, [prefix + key], codec.updateArgs(changes, options)), options.maxBytes)
+      return reply === undefined ? undefined : checked(key, reply)
     },
-    async increment(key, field, by, { now: at, expiresAt, maxBytes }) {
-      if (!Number.isFinite(by)) throw new SessionValueError(`cannot increment "${field}" by ${by}`)
-      const args = [String(at), ...deadline(expiresAt, at), String(maxBytes), JSON.stringify(field), String(by)]
-      const reply: string[] | null = await run(scripts.INCREMENT, [prefix + key], args)
-      if (!reply) return undefined
-      if (reply[0] === 'BIG') refuse(reply, maxBytes)
-      if (reply[0] === 'TYPE') throw new SessionValueError(`cannot increment "${field}": it holds a ${TYPES[reply[1]!] ?? 'non-number'}`)
-      if (reply[0] === 'INF') throw new SessionValueError(`cannot increment "${field}": the result is not a finite number`)
-      return Number(reply[1])
+    async increment(key, field, by, options) {
+      const args = codec.incrementArgs(field, by, options)
+      return codec.incrementResult(await run(scripts.INCREMENT, [prefix + key], args), field, options.maxBytes)
     },
     async touch(key, at, expiresAt) {
-      return (await run(scripts.TOUCH, [prefix + key], [String(at), String(expiresAt), ttl(expiresAt, at)])) === 1
+      return (await run(scripts.TOUCH, [prefix + key], codec.touchArgs(at, expiresAt))) === 1
     },
     async rename(fromKey, toKey, at, graceUntil = at) {
-      const args = [String(at), String(graceUntil), String(SLACK_MS)]
+      const args = [String(at), String(graceUntil), String(codec.SLACK_MS)]
       return (await run(scripts.RENAME, [prefix + fromKey, prefix + toKey], args)) === 1
     },
     async destroy(key) {

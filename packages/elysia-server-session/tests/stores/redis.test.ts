@@ -240,6 +240,38 @@ describe.skipIf(!ready)('redis store specifics', () => {
     }
   }, 20_000)
 
+  // Bun's client stops reconnecting by itself after about 31 s of outage; the store must not.
+  test.skipIf(!ownServers || !process.env.CI && !process.env.SLOW)('a 60 s outage: the same store serves again by itself once Redis is back', async () => {
+    const redis = await startOwnRedis()
+    const store = redisStore({ url: redis.url, prefix: 'outage:', warn: () => {} })
+    try {
+      const k = key()
+      await store.create(k, record({ views: 1 }), 1000)
+      await redis.kill()
+      const down = Date.now()
+      while (Date.now() - down < 60_000) {
+        expect(store.ping()).rejects.toThrow() // traffic all along, as a server under load would send
+        await Bun.sleep(1000)
+      }
+      await redis.restart()
+      const back = Date.now()
+      for (;;) {
+        try {
+          await store.ping()
+          break
+        } catch (error) {
+          if (Date.now() - back > 5000) throw new Error(`the store did not recover within 5 s of Redis's return: ${error}`)
+          await Bun.sleep(50)
+        }
+      }
+      await store.create(k, record({ views: 5 }), 1000)
+      expect(await store.increment(k, 'views', 1, { now: T0 + 1, expiresAt: T0 + HOUR, maxBytes: 1000 })).toBe(6)
+    } finally {
+      await store.close()
+      await redis.stop()
+    }
+  }, 90_000)
+
   test.skipIf(!ownServers)('Redis frozen (SIGSTOP): calls time out after commandTimeoutMs; thawed: served again', async () => {
     const redis = await startOwnRedis()
     const store = redisStore({ url: redis.url, prefix: 'frozen:', commandTimeoutMs: 200 })
