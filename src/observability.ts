@@ -42,12 +42,26 @@ export function createServerMetrics(stored: () => Promise<number>) {
     onPruned: (count: number) => pruned.inc({}, count),
     /** Counts the records stored now (joins a count already running). */
     refreshStored,
-    /** Counts now and then every `intervalMs` on an unref'd timer. @returns a function that stops it. */
+    /**
+     * Counts now and then again every `intervalMs` on an unref'd timer, or after a hundred times
+     * the last count's duration when that is longer: a count that scans (Redis walks its whole
+     * keyspace) holds the store at most 1 % of the time. @returns a function that stops it.
+     */
     watchStored(intervalMs = STORED_REFRESH_MS) {
-      void refreshStored()
-      const timer = setInterval(refreshStored, intervalMs)
-      timer.unref()
-      return () => clearInterval(timer)
+      let timer: Timer | undefined
+      let stopped = false
+      const next = async () => {
+        const started = performance.now()
+        await refreshStored()
+        if (stopped) return
+        timer = setTimeout(next, Math.max(intervalMs, 100 * (performance.now() - started)))
+        timer.unref()
+      }
+      void next()
+      return () => {
+        stopped = true
+        clearTimeout(timer)
+      }
     },
     render: () => renderMetrics([requests, events, pruned, storeLatency, records]),
   }
