@@ -12,7 +12,7 @@ import { ConfigError } from './config'
 import { requireCapability, type SessionStore } from 'elysia-server-session'
 
 export const ADMIN_USAGE = [
-  'session-counter sessions stats                 records live and expired, storage used',
+  'session-counter sessions stats                 records live (and remembered) and expired, storage used',
   'session-counter sessions prune                 delete expired records now',
   'session-counter sessions revoke --all          delete every session (everyone logs in again)',
   'session-counter sessions revoke --subject ID   delete every session bound to a subject (user)',
@@ -61,9 +61,10 @@ export function backupSqlite(database: string, file: string): string {
 export async function runAdminCommand(command: Exclude<AdminCommand, { command: 'backup' }>, store: SessionStore, now = Date.now()): Promise<string> {
   switch (command.command) {
     case 'stats': {
-      const { live, expired, bytes } = await requireCapability(store, 'stats', 'sessions stats').stats(now)
+      const { live, expired, bytes, remembered } = await requireCapability(store, 'stats', 'sessions stats').stats(now)
       const size = bytes === undefined ? '' : `, ${bytes} bytes stored`
-      return `${live} live sessions, ${expired} expired not yet pruned${size}`
+      const kept = remembered === undefined ? '' : ` (${remembered} remembered)`
+      return `${live} live sessions${kept}, ${expired} expired not yet pruned${size}`
     }
     case 'prune': {
       const prunable = requireCapability(store, 'prune', 'sessions prune')

@@ -24,9 +24,9 @@ function run(args: string[], env: Record<string, string> = {}) {
 /** Two sessions of alice, one of bob, one anonymous, one expired: written through the library. */
 async function seed(store: FullSessionStore) {
   const now = Date.now()
-  const record = (expiresAt: number, subject?: string) => ({ data: { views: 1 }, createdAt: now, lastSeenAt: now, expiresAt, renewedAt: now, subject })
+  const record = (expiresAt: number, subject?: string, remembered = false) => ({ data: { views: 1 }, createdAt: now, lastSeenAt: now, expiresAt, renewedAt: now, subject, remembered })
   await store.create('alice-1', record(now + 600_000, 'alice'), 1000)
-  await store.create('alice-2', record(now + 600_000, 'alice'), 1000)
+  await store.create('alice-2', record(now + 600_000, 'alice', true), 1000)
   await store.create('bob-1', record(now + 600_000, 'bob'), 1000)
   await store.create('anon-1', record(now + 600_000), 1000)
   await store.create('expired-1', record(now + 1500), 1000)
@@ -42,13 +42,13 @@ describe('sessions commands on SQLite', () => {
   test('stats, prune, revoke by subject, revoke all', () => {
     const stats = run(['sessions', 'stats', ...flags])
     expect(stats.code).toBe(0)
-    expect(stats.out).toMatch(/^4 live sessions, 1 expired not yet pruned, \d+ bytes stored$/)
+    expect(stats.out).toMatch(/^4 live sessions \(1 remembered\), 1 expired not yet pruned, \d+ bytes stored$/)
     expect(run(['sessions', 'prune', ...flags]).out).toBe('pruned 1 expired sessions')
-    expect(run(['sessions', 'stats', ...flags]).out).toStartWith('4 live sessions, 0 expired')
+    expect(run(['sessions', 'stats', ...flags]).out).toStartWith('4 live sessions (1 remembered), 0 expired')
     expect(run(['sessions', 'revoke', '--subject', 'alice', ...flags]).out).toBe('revoked 2 sessions')
     expect(run(['sessions', 'revoke', '--subject', 'alice', ...flags]).out).toBe('revoked 0 sessions')
     expect(run(['sessions', 'revoke', '--all', ...flags]).out).toBe('revoked 2 sessions')
-    expect(run(['sessions', 'stats', ...flags]).out).toStartWith('0 live sessions, 0 expired')
+    expect(run(['sessions', 'stats', ...flags]).out).toStartWith('0 live sessions (0 remembered), 0 expired')
   })
 
   test('backup copies the database while a server writes to it; the copy opens and checks ok', async () => {
@@ -100,9 +100,9 @@ describe('sessions commands on Redis', async () => {
 
   test.skipIf(!ready)('stats, revoke by subject, revoke all', async () => {
     await seed(redisStore({ url: REDIS_URL, prefix }))
-    expect(run(['sessions', 'stats'], env).out).toMatch(/^4 live sessions, /)
+    expect(run(['sessions', 'stats'], env).out).toMatch(/^4 live sessions \(1 remembered\), /)
     expect(run(['sessions', 'prune'], env).out).toMatch(/^pruned [01] expired sessions$/) // Redis may have expired it itself
-    expect(run(['sessions', 'stats'], env).out).toStartWith('4 live sessions, 0 expired not yet pruned')
+    expect(run(['sessions', 'stats'], env).out).toStartWith('4 live sessions (1 remembered), 0 expired not yet pruned')
     expect(run(['sessions', 'revoke', '--subject', 'alice'], env).out).toBe('revoked 2 sessions')
     expect(run(['sessions', 'revoke', '--all'], env).out).toBe('revoked 2 sessions')
     expect(run(['sessions', 'stats'], env).out).toStartWith('0 live sessions')

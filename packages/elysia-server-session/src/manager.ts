@@ -8,7 +8,9 @@ import { createAuditor, type ClientInfo } from './audit'
 import { csrfTokenFor } from './csrf'
 import { SessionStoreError, SessionTooLargeError, SessionValueError } from './errors'
 import { createFaultReporter } from './faults'
+import { extractFlash, flashNames, FLASH_PREFIX } from './flash'
 import { generateId, isWellFormedId, storeKey } from './ids'
+import { createLifetimes } from './lifetimes'
 import type { ResolvedSessionOptions } from './options'
 import { foldMutations, Session, settleChanges, stateOf, type SessionEngine, type SessionState } from './session'
 import { sign, unsign } from './signing'
@@ -16,8 +18,8 @@ import { addToField } from './stores/records'
 import type { JsonShape } from './json'
 import type { SessionChanges, WriteOptions } from './store'
 
-/** The cookie to write on the response, if any. */
-export type CookieWrite = { value: string; maxAge: number }
+/** The cookie to write on the response, if any; no `maxAge` makes it a browser-session cookie. */
+export type CookieWrite = { value: string; maxAge?: number }
 
 /**
  * Cookies of our name a request may carry that are tried, in order: several come from cookie
@@ -35,13 +37,13 @@ export type SessionManager = {
    */
   load<T extends JsonShape<T>>(cookie: unknown, client?: ClientInfo, options?: LoadOptions): Promise<Session<T>>
   /** Writes what the request changed. @returns the cookie to send, or undefined for none. */
-  commit(session: Session<any>): Promise<CookieWrite | undefined>
+  commit(session: Session<any, any>): Promise<CookieWrite | undefined>
 }
 
 const isOwnError = (error: unknown) => error instanceof SessionTooLargeError || error instanceof SessionValueError
 
 export function createSessionManager(options: ResolvedSessionOptions): SessionManager {
-  const { store, secrets, now, idleMs, absoluteMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, checkData } = options
+  const { store, secrets, now, idleMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, checkData } = options
   const audit = createAuditor(options)
   const faults = createFaultReporter({ logger })
 
@@ -56,7 +58,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     }
   }
 
-  const deadline = (createdAt: number, at: number) => Math.min(at + idleMs, createdAt + absoluteMs)
+  const lifetimes = createLifetimes(options)
+  const { deadline } = lifetimes
   const freshState = (client: ClientInfo = {}): SessionState => ({
     client,
     id: undefined,
@@ -76,6 +79,9 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     sendCookie: false,
     clearCookie: false,
     keep: false,
+    remembered: false,
+    rememberedChanged: false,
+    flash: undefined,
   })
   /**
    * The request lets go of the record: it vanished (expired, or destroyed by a parallel request),
@@ -87,6 +93,9 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     foldMutations(state)
     Object.assign(state, { id: undefined, key: undefined, viaOldId: false, sendCookie: false })
     if (!state.subjectChanged) state.subject = undefined
+    // The record's lifetime goes with it, unless this request chose one itself.
+    if (!state.rememberedChanged) state.remembered = false
+    state.flash = undefined
     state.data = Object.fromEntries(state.changed)
     state.deleted.clear()
   }
@@ -95,8 +104,10 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   // store's expiry index alone. The cookie's Max-Age always matches the stored deadline.
   const refreshMs = Math.min(touchMs, idleMs / 2)
   const writeOptions = (state: SessionState, at: number): WriteOptions => {
-    const next = deadline(state.createdAt, at)
-    return { now: at, maxBytes, expiresAt: next - state.expiresAt >= refreshMs ? next : undefined }
+    const next = deadline(state.createdAt, at, state.remembered)
+    // A new lifetime moves the deadline at once, in either direction.
+    const moves = state.rememberedChanged || next - state.expiresAt >= refreshMs
+    return { now: at, maxBytes, expiresAt: moves ? next : undefined }
   }
   const stored = (state: SessionState, at: number, expiresAt: number | undefined) => {
     if (expiresAt === undefined) return
@@ -116,7 +127,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const id = generateId()
     const key = storeKey(id)
     const at = now()
-    if (await guarded('rename', () => store.rename(state.key!, key, at, graceMs > 0 ? at + graceMs : undefined))) {
+    if (await guarded('rename', () => store.rename(state.key!, key, at, graceMs > 0 ? at + graceMs : undefined, state.client.userAgent))) {
       const previous = state.id === undefined ? undefined : audit.hash(state.id)
       audit.emit({ type: 'renewed', session: audit.hash(id), previous, address: state.client.address })
       Object.assign(state, { key, renewedAt: at, sendCookie: true })
@@ -131,6 +142,21 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       // A renewal due now would happen at commit, after the page carries the old ID's token.
       if (state.key !== undefined && !state.viaOldId && renewalDue(state, now())) await renew(state, graceMs)
       return tokenOf(state)
+    },
+    async takeFlash(state, names) {
+      const present = state.flash
+      const wanted = present && (names ?? Object.keys(present)).filter((name) => Object.hasOwn(present, name))
+      if (!wanted?.length || state.key === undefined) return {}
+      for (const name of wanted) delete present![name]
+      const at = now()
+      const write = writeOptions(state, at)
+      const taken = await guarded('take', () => store.take(state.key!, wanted.map((name) => FLASH_PREFIX + name), write))
+      if (taken === undefined) {
+        orphan(state)
+        return {}
+      }
+      stored(state, at, write.expiresAt)
+      return flashNames(taken)
     },
     async increment(state, field, by) {
       const pending = state.changed.has(field) || state.deleted.has(field)
@@ -176,10 +202,12 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     regenerate: async () => {},
     destroy: async (state) => void Object.assign(state, freshState(state.client)),
     csrfToken: async (state) => tokenOf(state),
+    // A read-only request sees the messages and leaves them for the next one.
+    takeFlash: async ({ flash = {} }, names) => (names ? Object.fromEntries(names.filter((name) => Object.hasOwn(flash, name)).map((name) => [name, flash[name]!])) : { ...flash }),
   }
-  const detached = new WeakSet<Session<any>>()
+  const detached = new WeakSet<Session<any, any>>()
   /** Sessions this manager loaded: another session plugin's session on the same route is not ours to commit. */
-  const issued = new WeakSet<Session<any>>()
+  const issued = new WeakSet<Session<any, any>>()
 
   /** Adopts the session `value` names into `state`. @returns `bad` for a forged or malformed cookie. */
   const adopt = async (state: SessionState, value: unknown): Promise<'adopted' | 'bad' | 'dead'> => {
@@ -189,12 +217,14 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const key = storeKey(verified.value)
     const record = await guarded('read', () => store.get(key, at))
     // The store applies expiresAt; timeouts are checked again in case they were shortened since.
-    const recordDeadline = record && Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt))
+    const remembered = record?.remembered === true
+    const recordDeadline = record && Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt, remembered))
     if (!record || at >= recordDeadline!) {
       // Our signature, no live record: it expired, was revoked, or was never issued (a leaked secret).
       audit.emit({ type: 'expired', session: audit.hash(verified.value), address: state.client.address })
       return 'dead'
     }
+    const flash = extractFlash(record.data)
     const checked = checkData(record.data)
     const data = checked instanceof Promise ? await checked : checked
     if (data === undefined) {
@@ -211,6 +241,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     state.renewedAt = record.renewedAt
     state.subject = record.subject
     state.data = data
+    state.remembered = remembered
+    state.flash = flash
     state.sendCookie = verified.secretIndex > 0 // verified by an older secret: re-sign with the first
     return 'adopted'
   }
@@ -244,24 +276,25 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     audit.count(state.client, 'created')
     const id = state.id ?? generateId()
     const key = storeKey(id)
-    const expiresAt = deadline(at, at)
-    const { subject, client } = state
-    const record = { data: state.data, createdAt: at, lastSeenAt: at, expiresAt, renewedAt: at, subject, userAgent: client.userAgent }
+    const { subject, client, remembered } = state
+    const expiresAt = deadline(at, at, remembered)
+    const record = { data: state.data, createdAt: at, lastSeenAt: at, expiresAt, renewedAt: at, subject, userAgent: client.userAgent, remembered }
     await guarded('create', () => store.create(key, record, maxBytes))
     audit.emit({ type: 'created', session: audit.hash(id), address: client.address })
     Object.assign(state, { id, key, createdAt: at, renewedAt: at })
     stored(state, at, expiresAt)
   }
 
-  const commit = async (session: Session<any>): Promise<CookieWrite | undefined> => {
+  const commit = async (session: Session<any, any>): Promise<CookieWrite | undefined> => {
     const state = stateOf(session)
     if (!state) return undefined
     state.committed = true // from here on a change could not be saved: the session refuses it
     settleChanges(state)
     const at = now()
-    if (state.key !== undefined && (state.changed.size > 0 || state.deleted.size > 0 || state.subjectChanged)) {
+    if (state.key !== undefined && (state.changed.size > 0 || state.deleted.size > 0 || state.subjectChanged || state.rememberedChanged)) {
       const changes: SessionChanges = { set: Object.fromEntries(state.changed), unset: [...state.deleted] }
       if (state.subjectChanged) changes.subject = state.subject ?? null
+      if (state.rememberedChanged) changes.remembered = state.remembered
       const write = writeOptions(state, at)
       if (await guarded('update', () => store.update(state.key!, changes, write))) stored(state, at, write.expiresAt)
       else orphan(state)
@@ -271,18 +304,19 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     else if (state.key !== undefined && !state.viaOldId) {
       if (renewalDue(state, at)) await renew(state, graceMs)
       else if (!state.sendCookie && at - state.lastSeenAt >= refreshMs) {
-        const expiresAt = deadline(state.createdAt, at)
+        const expiresAt = deadline(state.createdAt, at, state.remembered)
         if (await guarded('touch', () => store.touch(state.key!, at, expiresAt))) stored(state, at, expiresAt)
       }
     }
     if (state.key !== undefined && state.sendCookie && !state.viaOldId) {
-      return { value: sign(state.id!, secrets[0]!), maxAge: Math.max(1, Math.floor((state.expiresAt - at) / 1000)) }
+      const maxAge = lifetimes.maxAge(state.expiresAt, at, state.remembered)
+      return maxAge === undefined ? { value: sign(state.id!, secrets[0]!) } : { value: sign(state.id!, secrets[0]!), maxAge }
     }
     return state.clearCookie ? { value: '', maxAge: 0 } : undefined
   }
 
   /** HEAD and OPTIONS sessions never write, whatever their handler did; nor does another manager's session. */
-  const commitUnlessDetached = (session: Session<any>) =>
+  const commitUnlessDetached = (session: Session<any, any>) =>
     detached.has(session) || !issued.has(session) ? Promise.resolve(undefined) : commit(session)
 
   return { load, commit: commitUnlessDetached }

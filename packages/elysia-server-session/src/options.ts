@@ -83,6 +83,20 @@ export type SessionOptions = {
   /** Seconds after creation after which a session dies, however active. @default 86400 */
   absoluteTimeout?: number
   /**
+   * The long lifetime of sessions marked with `session.rememberMe()` ("remember me"), in seconds,
+   * enforced on the server like the standard one; kept across renewals and `regenerate()`.
+   * Neither may be shorter than the standard one.
+   * @default { idleTimeout: 1209600, absoluteTimeout: 2592000 } (14 and 30 days, or the standard ones when longer)
+   */
+  rememberMe?: { idleTimeout?: number; absoluteTimeout?: number }
+  /**
+   * Sessions that are not remembered get a browser-session cookie (no Max-Age: the browser drops it
+   * when it closes, as OWASP prefers); the server-side timeouts apply all the same. Off by default,
+   * so that a plain session survives a browser restart until its idle timeout, as it always has.
+   * @default false
+   */
+  browserSessionCookie?: boolean
+  /**
    * The idle deadline (and the cookie's Max-Age with it) moves at most once per this many seconds
    * (capped at half the idle timeout), for reads and writes: most requests write no deadline and
    * send no Set-Cookie. @default 60
@@ -110,6 +124,8 @@ export type ResolvedSessionOptions = Required<Omit<SessionOptions, 'schema'>> & 
   checkData: DataCheck
   idleMs: number
   absoluteMs: number
+  rememberIdleMs: number
+  rememberAbsoluteMs: number
   touchMs: number
   graceMs: number
   renewAfterMs: number
@@ -136,6 +152,9 @@ export const sessionDefaults = deepFreeze({
   trustProxy: 0,
   idleTimeout: 1800,
   absoluteTimeout: 86_400,
+  /** The long lifetime of remembered sessions: 14 days idle, 30 days at most (never shorter than the standard one). */
+  rememberMe: { idleTimeout: 14 * 86_400, absoluteTimeout: 30 * 86_400 },
+  browserSessionCookie: false,
   touchInterval: 60,
   renewalGrace: 30,
   renewAfter: 3600,
@@ -174,6 +193,18 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
       throw new TypeError(`session: \`${name}\` must be a positive number`)
     }
   }
+  // Never shorter than the standard lifetime, which may exceed the defaults.
+  const remember = {
+    idleTimeout: Math.max(sessionDefaults.rememberMe.idleTimeout, resolved.idleTimeout),
+    absoluteTimeout: Math.max(sessionDefaults.rememberMe.absoluteTimeout, resolved.absoluteTimeout),
+    ...options.rememberMe,
+  }
+  for (const name of ['idleTimeout', 'absoluteTimeout'] as const) {
+    if (!Number.isFinite(remember[name]) || remember[name] < resolved[name]) {
+      throw new TypeError(`session: \`rememberMe.${name}\` must be a number of seconds of at least \`${name}\` (${resolved[name]})`)
+    }
+  }
+  if (typeof resolved.browserSessionCookie !== 'boolean') throw new TypeError('session: `browserSessionCookie` must be true or false')
   if (![true, false, 'auto', 'force'].includes(resolved.secure)) {
     throw new TypeError("session: `secure` must be true, false, 'auto' or 'force'")
   }
@@ -198,6 +229,8 @@ export function resolveSessionOptions(options: SessionOptions): ResolvedSessionO
     checkData: createDataCheck(resolved.schema, resolved.validate, resolved.logger),
     idleMs: resolved.idleTimeout * 1000,
     absoluteMs: resolved.absoluteTimeout * 1000,
+    rememberIdleMs: remember.idleTimeout * 1000,
+    rememberAbsoluteMs: remember.absoluteTimeout * 1000,
     touchMs: resolved.touchInterval * 1000,
     graceMs: resolved.renewalGrace * 1000,
     renewAfterMs: resolved.renewAfter * 1000,

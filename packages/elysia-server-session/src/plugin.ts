@@ -19,6 +19,7 @@ import { SessionError, SessionRequiredError } from './errors'
 import { resolveSessionOptions, type SessionOptions } from './options'
 import { acceptsJson, clientOf, forwardedHttps, isHttps, originOf, readCookies } from './request-info'
 import type { SchemaData, SessionSchema } from './schema'
+import type { FlashMessages } from './flash'
 import type { Session } from './session'
 import type { JsonShape } from './json'
 import type { SessionData } from './store'
@@ -27,15 +28,15 @@ import type { SessionData } from './store'
  * The Elysia plugin `session()` returns, for data of type `T`. A schema of data that is not JSON
  * gives a type that `.use()` refuses, and the compile error names the reason.
  */
-export type SessionPlugin<T> = T extends JsonShape<T>
-  ? ReturnType<typeof sessionPlugin<T>>
+export type SessionPlugin<T, F extends JsonShape<F> = FlashMessages> = T extends JsonShape<T>
+  ? ReturnType<typeof sessionPlugin<T, F>>
   : { readonly 'session data must be JSON (no Date, Map, Set, bigint or functions)': T }
 
 /** A schema's session data type; `SessionData` for a schema whose type is not known (`SessionSchema`). */
 type SchemaSessionData<S> = unknown extends SchemaData<S> ? SessionData : SchemaData<S>
 
 /** The session in a route with the `{ session: 'subject' }` option: bound to a subject. */
-export type SignedInSession<T extends JsonShape<T> = SessionData> = Session<T> & { readonly subject: string }
+export type SignedInSession<T extends JsonShape<T> = SessionData, F extends JsonShape<F> = FlashMessages> = Session<T, F> & { readonly subject: string }
 
 /**
  * Server-side sessions keyed by a random ID in a signed cookie.
@@ -61,12 +62,12 @@ export type SignedInSession<T extends JsonShape<T> = SessionData> = Session<T> &
  *   .get('/account', ({ session }) => `signed in as ${session.subject}`, { session: 'subject' })
  */
 export function session<S extends SessionSchema>(options: Omit<SessionOptions, 'schema'> & { schema: S }): SessionPlugin<SchemaSessionData<S>>
-export function session<T extends JsonShape<T> = SessionData>(options: SessionOptions): SessionPlugin<T>
+export function session<T extends JsonShape<T> = SessionData, F extends JsonShape<F> = FlashMessages>(options: SessionOptions): SessionPlugin<T, F>
 export function session(options: SessionOptions): SessionPlugin<SessionData> {
   return sessionPlugin(options)
 }
 
-function sessionPlugin<T extends JsonShape<T>>(options: SessionOptions) {
+function sessionPlugin<T extends JsonShape<T>, F extends JsonShape<F> = FlashMessages>(options: SessionOptions) {
   const resolved = resolveSessionOptions(options)
   const manager = createSessionManager(resolved)
   const { cookieName, secure, hostPrefix, trustProxy, logger, secrets } = resolved
@@ -94,7 +95,7 @@ function sessionPlugin<T extends JsonShape<T>>(options: SessionOptions) {
     return new Response(body, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' } })
   }
   /** Token check of an unsafe request: the header or the `_csrf` form field. */
-  const checkToken = ({ request, path, body, session }: { request: Request; path: string; body: unknown; session?: Session<T> }) => {
+  const checkToken = ({ request, path, body, session }: { request: Request; path: string; body: unknown; session?: Session<T, F> }) => {
     const { method } = request
     if (!session || csrf.isSafe(method) || csrf.isExempt(method, path)) return
     const given = request.headers.get('x-csrf-token') || (body as { _csrf?: unknown } | null | undefined)?._csrf
@@ -132,7 +133,7 @@ function sessionPlugin<T extends JsonShape<T>>(options: SessionOptions) {
       const candidates = readCookies(request.headers.get('cookie'), name, MAX_COOKIE_CANDIDATES)
       // HEAD answers like GET without the body, and OPTIONS asks what is allowed: neither writes.
       const readOnly = request.method === 'HEAD' || request.method === 'OPTIONS'
-      return { session: (await manager.load<T>(candidates, client, { readOnly })) as Session<T> }
+      return { session: (await manager.load<T>(candidates, client, { readOnly })) as unknown as Session<T, F> }
     })
   // Registered only in token mode: a hook after resolve costs every request about 1.5 µs.
   if (csrf.token) plugin.onBeforeHandle({ as: 'global' }, checkToken)
@@ -158,7 +159,8 @@ function sessionPlugin<T extends JsonShape<T>>(options: SessionOptions) {
       set.cookie ??= Object.create(null) as NonNullable<typeof set.cookie>
       set.cookie[name] = {
         value: write.value,
-        maxAge: write.maxAge,
+        // None for a browser-session cookie (`browserSessionCookie`, a session not remembered).
+        ...(write.maxAge !== undefined && { maxAge: write.maxAge }),
         path: '/',
         httpOnly: true,
         sameSite: 'lax',
@@ -170,9 +172,9 @@ function sessionPlugin<T extends JsonShape<T>>(options: SessionOptions) {
       session: (requirement: 'subject') => ({
         // Typed narrowly so the .d.ts does not spell out Elysia's context; `request` keeps the type
         // from being a weak (all-optional) type, which a consumer's checker would refuse.
-        resolve({ session }: { session?: Session<T>; request: Request }) {
+        resolve({ session }: { session?: Session<T, F>; request: Request }) {
           if (requirement !== 'subject' || session?.subject === undefined) throw new SessionRequiredError()
-          return { session: session as SignedInSession<T> }
+          return { session: session as SignedInSession<T, F> }
         },
       }),
     })

@@ -15,6 +15,7 @@
 import type { ClientInfo } from './audit'
 import { SessionCommittedError, SessionOldIdError, SessionValueError } from './errors'
 import { jsonProblem, type DeepReadonly, type JsonShape, type JsonValue } from './json'
+import { FLASH_PREFIX, type FlashMessages } from './flash'
 import type { SessionData } from './store'
 
 /** Keys of `T` whose values are numbers: the ones `increment` accepts. */
@@ -53,6 +54,12 @@ export type SessionState = {
   clearCookie: boolean
   /** Store the session even while it holds no data: a CSRF token was handed out for its ID. */
   keep: boolean
+  /** Lives by the long lifetime ("remember me"). */
+  remembered: boolean
+  /** `rememberMe()` changed `remembered`: the commit writes it and moves the deadline. */
+  rememberedChanged: boolean
+  /** The flash messages stored when the request began and not taken yet, by name. */
+  flash: SessionData | undefined
 }
 
 /** The store operations a session performs at once. @internal */
@@ -62,10 +69,12 @@ export interface SessionEngine {
   destroy(state: SessionState): Promise<void>
   newId(state: SessionState): string
   csrfToken(state: SessionState): Promise<string>
+  /** Consumes the named flash messages (all when undefined) in one atomic store step. */
+  takeFlash(state: SessionState, names: readonly string[] | undefined): Promise<SessionData>
 }
 
 /** The state behind a session, for the manager that created it. @internal */
-export let stateOf: (session: Session<any>) => SessionState | undefined
+export let stateOf: (session: Session<any, any>) => SessionState | undefined
 
 /**
  * Readies a request's changes for its commit: stored objects mutated in place join `changed`
@@ -103,7 +112,7 @@ export function foldMutations(state: SessionState): void {
  *   session.set('cart', [...(session.get('cart') ?? []), body]) // get() is read-only: copy, then set
  * })
  */
-export class Session<T extends JsonShape<T> = SessionData> {
+export class Session<T extends JsonShape<T> = SessionData, F extends JsonShape<F> = FlashMessages> {
   static {
     stateOf = (session) => (#state in session ? session.#state : undefined)
   }
@@ -231,6 +240,58 @@ export class Session<T extends JsonShape<T> = SessionData> {
   destroy(): Promise<void> {
     this.#writable('destroy')
     return this.#engine.destroy(this.#state)
+  }
+
+  /**
+   * Stores a flash message for the next request that takes it (usually the page a redirect leads
+   * to), committed with the other changes, so it survives `return redirect(...)`. Typed by the
+   * plugin's second type parameter (text by name by default).
+   * @example
+   * session.flash('notice', 'Welcome back!')
+   * return redirect('/account', 303)
+   */
+  flash<K extends keyof F & string>(name: K, message: DeepReadonly<F[K]>): void {
+    this.#writable('flash', name)
+    const key = FLASH_PREFIX + name
+    this.#state.data[key] = message as JsonValue
+    this.#state.changed.set(key, message as JsonValue)
+    this.#state.deleted.delete(key)
+  }
+
+  /**
+   * Takes the flash messages that were stored when this request began: the named one, or all of
+   * them. Taking consumes them in one atomic store step, so of two parallel requests exactly one
+   * gets each message; a message this request itself stores is for the next one.
+   * @example
+   * const { notice } = await session.takeFlash()
+   */
+  takeFlash(): Promise<Partial<DeepReadonly<F>>>
+  takeFlash<K extends keyof F & string>(name: K): Promise<DeepReadonly<F[K]> | undefined>
+  async takeFlash(name?: string): Promise<unknown> {
+    this.#writable('takeFlash', name)
+    const taken = await this.#engine.takeFlash(this.#state, name === undefined ? undefined : [name])
+    return name === undefined ? taken : taken[name]
+  }
+
+  /** Whether this session lives by the long lifetime of `rememberMe` in the options. */
+  get remembered(): boolean {
+    return this.#state.remembered
+  }
+
+  /**
+   * "Remember me": gives this session the long lifetime of the options (`rememberMe`), or back the
+   * standard one with `false`. Enforced on the server, kept across renewals and `regenerate()`;
+   * committed with the other changes, which move the deadline and the cookie's Max-Age at once.
+   * @example
+   * await session.regenerate()
+   * session.setSubject(user.id)
+   * session.rememberMe(body.remember === 'on')
+   */
+  rememberMe(remember = true): void {
+    this.#writable('rememberMe')
+    if (this.#state.remembered === remember) return
+    this.#state.remembered = remember
+    this.#state.rememberedChanged = !this.#state.rememberedChanged
   }
 
   #writable(call: string, key?: string): void {

@@ -33,8 +33,16 @@ export type SessionRecord = {
   renewedAt: number
   /** The subject (a user ID) the session is bound to, for listing and revoking a user's sessions. */
   subject?: string
-  /** The User-Agent that created the session (at most 256 characters), for a subject's list. */
+  /**
+   * The User-Agent (at most 256 characters) of the request that created the session or, since,
+   * last renamed it (`regenerate()`, automatic renewal): for a subject's list of devices.
+   */
   userAgent?: string
+  /**
+   * "Remember me": the session lives by the long lifetime of the options (the caller computes the
+   * deadlines from it). Kept by every write that does not change it, and by `rename`.
+   */
+  remembered?: boolean
   /**
    * Set by `get` only, when `key` is the old key of a renamed session still inside its grace
    * window: the key that holds the record now. Writes go there.
@@ -50,6 +58,8 @@ export type SessionSummary = {
   lastSeenAt: number
   expiresAt: number
   userAgent?: string
+  /** Whether the session is remembered ("remember me"). */
+  remembered: boolean
 }
 
 /** The keys one request changed: merged onto the current record, never a whole stale copy. */
@@ -58,6 +68,8 @@ export type SessionChanges = {
   unset: readonly string[]
   /** A new subject binding; `null` unbinds; absent leaves it as it is. */
   subject?: string | null
+  /** A new "remember me" setting; absent leaves it as it is. */
+  remembered?: boolean
 }
 
 /** Timing and limits for a write. */
@@ -81,6 +93,8 @@ export type StoreStats = {
   expired: number
   /** Storage used, when the engine can tell (the SQLite file with its WAL). */
   bytes?: number
+  /** Live records that are remembered ("remember me"), when the engine counts them. */
+  remembered?: number
 }
 
 /**
@@ -107,6 +121,14 @@ export interface SessionStore {
    */
   increment(key: string, field: string, by: number, options: WriteOptions): Promise<number | undefined>
 
+  /**
+   * Deletes `fields` from the data and returns the values they held, in one atomic step (flash
+   * messages: of two parallel calls, exactly one gets each value), and moves the deadline as
+   * `update` does. Fields that are missing are left out of the result.
+   * @returns the taken values, or `undefined` when the record is missing or expired.
+   */
+  take(key: string, fields: readonly string[], options: WriteOptions): Promise<SessionData | undefined>
+
   /** Moves the deadline and `lastSeenAt` only. @returns false when the record is missing or expired. */
   touch(key: string, now: number, expiresAt: number): Promise<boolean>
 
@@ -120,9 +142,10 @@ export interface SessionStore {
    *   returns the record with `movedTo: toKey`; writes to `fromKey` itself find no live record.
    * A record has at most one pointer: in the same step, a pointer an earlier rename left at
    * another key for this record is deleted.
+   * `userAgent`, when given, replaces the record's `userAgent` (the device as of this renewal).
    * @returns false when there is no live record at `fromKey` (a pointer is none).
    */
-  rename(fromKey: string, toKey: string, now: number, graceUntil?: number): Promise<boolean>
+  rename(fromKey: string, toKey: string, now: number, graceUntil?: number, userAgent?: string): Promise<boolean>
 
   /**
    * Deletes the record at `key` and, in the same atomic step, the grace pointer to it, so that no

@@ -1,6 +1,8 @@
 /**
  * @module subjects
- * A subject's sessions ("your devices"): list them and revoke one or all ("log out everywhere").
+ * A subject's sessions ("your devices"): list them (each with its last-seen time, the User-Agent
+ * as of its last renewal, and whether it is remembered) and revoke one, all but the current one
+ * ("log out other devices") or all ("log out everywhere").
  * Sessions join a subject through `session.setSubject(userId)`, usually right after login and
  * `regenerate()`.
  */
@@ -14,6 +16,11 @@ export type SubjectSessions = {
   revoke(subject: string, handle: string): Promise<boolean>
   /** Revokes every session of the subject. @returns how many. */
   revokeAll(subject: string): Promise<number>
+  /**
+   * "Log out every other device": revokes the subject's sessions except `keep` (the current
+   * session's `handle`). Only the subject's own sessions are touched. @returns how many.
+   */
+  revokeOthers(subject: string, keep: string | undefined): Promise<number>
 }
 
 /**
@@ -23,6 +30,7 @@ export type SubjectSessions = {
  * const devices = subjectSessions(store)
  * app.get('/devices', ({ session }) => devices.list(session.subject!))
  * app.post('/logout-everywhere', ({ session }) => devices.revokeAll(session.subject!))
+ * app.post('/logout-others', ({ session }) => devices.revokeOthers(session.subject!, session.handle))
  */
 export function subjectSessions(anyStore: SessionStore, now: () => number = Date.now): SubjectSessions {
   const store = requireCapability(anyStore, 'subjects', 'subjectSessions')
@@ -35,5 +43,10 @@ export function subjectSessions(anyStore: SessionStore, now: () => number = Date
       return true
     },
     revokeAll: (subject) => store.destroySubject(subject),
+    async revokeOthers(subject, keep) {
+      const others = (await list(subject)).filter((summary) => summary.key !== keep)
+      await Promise.all(others.map((summary) => store.destroy(summary.key)))
+      return others.length
+    },
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { SessionData, SessionRecord, SessionSummary, WriteOptions } from '../store'
 import type { FullSessionStore } from '../capabilities'
-import { addToField, applyChanges, decodeData, encodeData, startPruner } from './records'
+import { addToField, applyChanges, decodeData, encodeData, startPruner, takeFields } from './records'
 
 export type MemoryStoreOptions = {
   /** Most records kept; when full, the least recently written one is evicted. @default 10000 */
@@ -83,7 +83,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
       return rewrite(key, at, (entry, data) => {
         const merged = applyChanges(data, changes)
         const subject = changes.subject === undefined ? entry.subject : changes.subject ?? undefined
-        return [{ ...entry, json: encodeData(merged, maxBytes), ...moved(at, expiresAt), subject }, merged]
+        const remembered = changes.remembered ?? entry.remembered
+        return [{ ...entry, json: encodeData(merged, maxBytes), ...moved(at, expiresAt), subject, remembered }, merged]
       })
     },
     async increment(key, field, by, { now: at, expiresAt, maxBytes }: WriteOptions) {
@@ -92,17 +93,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
         return [{ ...entry, json: encodeData(data, maxBytes), ...moved(at, expiresAt) }, value]
       })
     },
+    async take(key, fields, { now: at, expiresAt, maxBytes }: WriteOptions) {
+      return rewrite(key, at, (entry, data) => {
+        const taken = takeFields(data, fields)
+        return [{ ...entry, json: encodeData(data, maxBytes), ...moved(at, expiresAt) }, taken]
+      })
+    },
     async touch(key, at, expiresAt) {
       const entry = live(key, at)
       if (entry) put(key, { ...entry, lastSeenAt: at, expiresAt })
       return entry !== undefined
     },
-    async rename(fromKey, toKey, at, graceUntil = at) {
+    async rename(fromKey, toKey, at, graceUntil = at, userAgent) {
       const entry = live(fromKey, at)
       if (!entry) return false
       remove(fromKey) // with an older pointer: only the newest old key stays readable
       const grace = graceUntil > at
-      put(toKey, { ...entry, renewedAt: at, pointer: grace ? fromKey : undefined })
+      put(toKey, { ...entry, renewedAt: at, pointer: grace ? fromKey : undefined, userAgent: userAgent ?? entry.userAgent })
       if (grace) {
         const expiresAt = Math.min(graceUntil, entry.expiresAt)
         put(fromKey, { json: '{}', createdAt: entry.createdAt, lastSeenAt: at, expiresAt, renewedAt: at, movedTo: toKey })
@@ -116,8 +123,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
       const found: SessionSummary[] = []
       for (const [key, entry] of entries) {
         if (entry.subject !== subject || !live(key, at)) continue
-        const { createdAt, lastSeenAt, expiresAt, userAgent } = entry
-        found.push({ key, createdAt, lastSeenAt, expiresAt, ...(userAgent !== undefined && { userAgent }) })
+        const { createdAt, lastSeenAt, expiresAt, userAgent, remembered = false } = entry
+        found.push({ key, createdAt, lastSeenAt, expiresAt, remembered, ...(userAgent !== undefined && { userAgent }) })
       }
       return found.sort((a, b) => b.lastSeenAt - a.lastSeenAt)
     },
@@ -142,11 +149,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
     async stats(at) {
       let live = 0
       let expired = 0
+      let remembered = 0
       for (const entry of entries.values()) {
         if (entry.expiresAt <= at) expired++
-        else if (entry.movedTo === undefined) live++
+        else if (entry.movedTo === undefined) {
+          live++
+          if (entry.remembered) remembered++
+        }
       }
-      return { live, expired }
+      return { live, expired, remembered }
     },
     async ping() {},
     async close() {

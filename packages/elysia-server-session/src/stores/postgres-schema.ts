@@ -54,6 +54,8 @@ const MIGRATIONS: readonly ((n: PostgresNames) => string)[] = [
     CREATE INDEX ${n.index}_by_expiry" ON ${n.table} (expires_at);
     CREATE INDEX ${n.index}_by_subject" ON ${n.table} (subject) WHERE subject IS NOT NULL;
     CREATE INDEX ${n.index}_by_target" ON ${n.table} (moved_to) WHERE moved_to IS NOT NULL;`,
+  // 2: per-session lifetimes ("remember me"); older rows are not remembered.
+  (n) => `ALTER TABLE ${n.table} ADD COLUMN remembered boolean NOT NULL DEFAULT false;`,
 ]
 
 /** The schema version this program writes. */

@@ -30,18 +30,18 @@ export function postgresStatements({ table: T }: PostgresNames) {
   return {
     /** `$1` key, `$2` now. The record, following a live pointer one step (then `moved_to` is set). */
     get: `SELECT p.moved_to, s.data::text AS data, s.created_at::float8 AS created_at, s.last_seen_at::float8 AS last_seen_at,
-        s.expires_at::float8 AS expires_at, s.renewed_at::float8 AS renewed_at, s.subject, s.user_agent
+        s.expires_at::float8 AS expires_at, s.renewed_at::float8 AS renewed_at, s.subject, s.user_agent, s.remembered
       FROM ${T} p JOIN ${T} s ON s.key = coalesce(p.moved_to, p.key)
       WHERE p.key = $1 AND p.expires_at > $2 AND s.expires_at > $2 AND s.moved_to IS NULL`,
-    /** `$1` key, `$2` data text, `$3`..`$8` times, subject, user agent, `$9` maxBytes. No row: too large. */
-    create: `INSERT INTO ${T} (key, data, created_at, last_seen_at, expires_at, renewed_at, subject, user_agent)
-      SELECT $1, d, $3::int8, $4::int8, $5::int8, $6::int8, $7::text, $8::text FROM (SELECT $2::text::jsonb AS d) AS new
+    /** `$1` key, `$2` data text, `$3`..`$8` times, subject, user agent, `$9` maxBytes, `$10` remembered. No row: too large. */
+    create: `INSERT INTO ${T} (key, data, created_at, last_seen_at, expires_at, renewed_at, subject, user_agent, remembered)
+      SELECT $1, d, $3::int8, $4::int8, $5::int8, $6::int8, $7::text, $8::text, $10::bool FROM (SELECT $2::text::jsonb AS d) AS new
       WHERE octet_length(d::text) <= $9::int4 RETURNING 1 AS created`,
     /** `$1` data text: its size as this store counts it. */
     size: 'SELECT octet_length($1::text::jsonb::text) AS size',
-    /** `$1`..`$5` as above, `$6` maxBytes, `$7` 0 keep the subject, 1 set it to `$8`, 2 clear it. */
+    /** `$1`..`$5` as above, `$6` maxBytes, `$7` 0 keep the subject, 1 set it to `$8`, 2 clear it, `$9` remembered (null keeps it). */
     update: `UPDATE ${T} SET data = ${merged('$4', '$5')}, ${DEADLINE},
-        subject = CASE $7::int4 WHEN 0 THEN subject WHEN 1 THEN $8::text ELSE NULL END
+        subject = CASE $7::int4 WHEN 0 THEN subject WHEN 1 THEN $8::text ELSE NULL END, remembered = coalesce($9::bool, remembered)
       WHERE ${LIVE} AND octet_length(${merged('$4', '$5')}::text) <= $6::int4 RETURNING data::text AS data`,
     /** Why `update` wrote nothing: `$1` key, `$2` now, `$3` set, `$4` unset. No row (not live), or the merged size. */
     updateRefused: `SELECT octet_length(${merged('$3', '$4')}::text) AS size FROM ${T} WHERE ${LIVE}`,
@@ -53,15 +53,23 @@ export function postgresStatements({ table: T }: PostgresNames) {
     incrementRefused: `SELECT jsonb_typeof(data -> $3::text) AS type, ${numeric('$3')} AS numeric,
         CASE WHEN ${numeric('$3')} THEN octet_length(${added('$3', '$4')}::text) END AS size
       FROM ${T} WHERE ${LIVE}`,
+    /**
+     * `$1` key, `$2` now, `$3` new deadline or null, `$4` fields. Deletes the fields and returns what
+     * they held: the row is locked first (`FOR UPDATE`), so a parallel take waits, then reads the
+     * row without them.
+     */
+    take: `UPDATE ${T} AS s SET data = s.data - $4::text[], ${DEADLINE}
+      FROM (SELECT key, data FROM ${T} WHERE ${LIVE} FOR UPDATE) AS old WHERE s.key = old.key
+      RETURNING (SELECT coalesce(jsonb_object_agg(f, old.data -> f), '{}'::jsonb) FROM unnest($4::text[]) AS f WHERE old.data ? f)::text AS taken`,
     /** `$1` key, `$2` now, `$3` new deadline. */
     touch: `UPDATE ${T} SET last_seen_at = $2::int8, expires_at = $3::int8 WHERE ${LIVE}`,
     /**
-     * `$1` from, `$2` now, `$3` to, `$4` grace deadline. Moves the row to the new key, deletes the
+     * `$1` from, `$2` now, `$3` to, `$4` grace deadline, `$5` the renewing User-Agent (null keeps it). Moves the row to the new key, deletes the
      * pointer an earlier rename left for it (a record has at most one) and, when the grace deadline
      * (capped by the record's own) is still ahead, leaves a pointer at the old key.
      */
     rename: `WITH moved AS (
-        UPDATE ${T} SET key = $3::text, renewed_at = $2::int8 WHERE ${LIVE} RETURNING created_at, expires_at
+        UPDATE ${T} SET key = $3::text, renewed_at = $2::int8, user_agent = coalesce($5::text, user_agent) WHERE ${LIVE} RETURNING created_at, expires_at
       ), earlier AS (
         DELETE FROM ${T} WHERE moved_to = $1 AND EXISTS (SELECT 1 FROM moved)
       ), pointer AS (
@@ -71,7 +79,7 @@ export function postgresStatements({ table: T }: PostgresNames) {
     /** `$1` key. The record and every pointer to it. */
     destroy: `DELETE FROM ${T} WHERE key = $1 OR moved_to = $1`,
     /** `$1` subject, `$2` now. */
-    listSubject: `SELECT key, ${TIMES}, user_agent FROM ${T}
+    listSubject: `SELECT key, ${TIMES}, user_agent, remembered FROM ${T}
       WHERE subject = $1 AND expires_at > $2 AND moved_to IS NULL ORDER BY last_seen_at DESC`,
     /** `$1` subject. Its records and every pointer to them; counts the records. */
     destroySubject: `WITH gone AS (DELETE FROM ${T} WHERE subject = $1 RETURNING key),
@@ -88,7 +96,8 @@ export function postgresStatements({ table: T }: PostgresNames) {
     writable: "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on' AS read_only",
     /** `$1` now. Counts every row: for operators and tests, never the request path. */
     stats: `SELECT count(*) FILTER (WHERE expires_at > $1::int8 AND moved_to IS NULL)::float8 AS live,
-        count(*) FILTER (WHERE expires_at <= $1::int8)::float8 AS expired, pg_total_relation_size('${T.replaceAll("'", "''")}')::float8 AS bytes
+        count(*) FILTER (WHERE expires_at <= $1::int8)::float8 AS expired,
+        count(*) FILTER (WHERE expires_at > $1::int8 AND moved_to IS NULL AND remembered)::float8 AS remembered, pg_total_relation_size('${T.replaceAll("'", "''")}')::float8 AS bytes
       FROM ${T}`,
   }
 }

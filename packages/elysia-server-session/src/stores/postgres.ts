@@ -70,6 +70,7 @@ type Row = {
   renewed_at: number
   subject: string | null
   user_agent: string | null
+  remembered: boolean
 }
 
 /** A write outcome younger than this answers `ping` (as in the SQLite store). */
@@ -100,7 +101,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): FullSessionSt
       throw error
     }))
   const reads = new Set([q.get, q.listSubject, q.stats, q.size, q.updateRefused, q.incrementRefused, q.writable])
-  const grouped = new Set([q.create, q.update, q.increment, q.touch, q.rename, q.destroy])
+  const grouped = new Set([q.create, q.update, q.increment, q.take, q.touch, q.rename, q.destroy])
   const { run, track, recentWriteFailure, drain } = createPostgresRunner({ sql, commandTimeoutMs, schemaReady, reads, grouped, warn })
 
   /** JSON text of the changed keys, and every key to remove (undefined values included). */
@@ -144,31 +145,37 @@ export function postgresStore(options: PostgresStoreOptions = {}): FullSessionSt
       }
       if (row.subject !== null) record.subject = row.subject
       if (row.user_agent !== null) record.userAgent = row.user_agent
+      if (row.remembered) record.remembered = true
       if (row.moved_to !== null) record.movedTo = row.moved_to
       return record
     },
-    async create(key, { data, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent }, maxBytes) {
+    async create(key, { data, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent, remembered = false }, maxBytes) {
       const json = encodeData(data, maxBytes) // throws when too large
-      const params = [key, json, createdAt, lastSeenAt, expiresAt, renewedAt, subject ?? null, userAgent ?? null, maxBytes]
+      const params = [key, json, createdAt, lastSeenAt, expiresAt, renewedAt, subject ?? null, userAgent ?? null, maxBytes, remembered]
       const [created] = await run(q.create, params)
       if (!created) throw new SessionTooLargeError((await run(q.size, [json]))[0]!.size, maxBytes)
     },
     async update(key, changes, { now: at, expiresAt, maxBytes }) {
       const [set, unset] = split(changes.set, changes.unset)
       const op = changes.subject === undefined ? 0 : changes.subject === null ? 2 : 1
-      const [row] = await run<{ data: string }>(q.update, [key, at, deadline(expiresAt), set, unset, maxBytes, op, changes.subject ?? null])
+      const params = [key, at, deadline(expiresAt), set, unset, maxBytes, op, changes.subject ?? null, changes.remembered ?? null]
+      const [row] = await run<{ data: string }>(q.update, params)
       if (row) return decode(key, row.data)
       const [refused] = await run<{ size: number }>(q.updateRefused, [key, at, set, unset])
       if (!refused) return undefined
       throw new SessionTooLargeError(refused.size, maxBytes)
     },
     increment: combineIncrements(incrementOne),
+    async take(key, fields, { now: at, expiresAt }) {
+      const [row] = await run<{ taken: string }>(q.take, [key, at, deadline(expiresAt), [...fields]])
+      return row ? decode(key, row.taken) ?? {} : undefined
+    },
     async touch(key, at, expiresAt) {
       const result = await run(q.touch, [key, at, expiresAt])
       return (result as unknown as { count: number }).count === 1
     },
-    async rename(fromKey, toKey, at, graceUntil = at) {
-      const [row] = await run<{ moved: number }>(q.rename, [fromKey, at, toKey, graceUntil])
+    async rename(fromKey, toKey, at, graceUntil = at, userAgent) {
+      const [row] = await run<{ moved: number }>(q.rename, [fromKey, at, toKey, graceUntil, userAgent ?? null])
       return row!.moved === 1
     },
     async destroy(key) {
@@ -177,7 +184,7 @@ export function postgresStore(options: PostgresStoreOptions = {}): FullSessionSt
     async listSubject(subject, at) {
       const rows = await run<Row & { key: string }>(q.listSubject, [subject, at])
       return rows.map((row): SessionSummary => {
-        const summary: SessionSummary = { key: row.key, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at }
+        const summary: SessionSummary = { key: row.key, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, remembered: row.remembered }
         if (row.user_agent !== null) summary.userAgent = row.user_agent
         return summary
       })
@@ -193,8 +200,8 @@ export function postgresStore(options: PostgresStoreOptions = {}): FullSessionSt
       return (result as unknown as { count: number }).count
     },
     async stats(at) {
-      const [row] = await run<{ live: number; expired: number; bytes: number }>(q.stats, [at])
-      return { live: row!.live, expired: row!.expired, bytes: row!.bytes }
+      const [row] = await run<{ live: number; expired: number; bytes: number; remembered: number }>(q.stats, [at])
+      return { live: row!.live, expired: row!.expired, bytes: row!.bytes, remembered: row!.remembered }
     },
     async ping() {
       const failed = recentWriteFailure(WRITE_OUTCOME_MS) as { message?: string; code?: string; errno?: string } | undefined

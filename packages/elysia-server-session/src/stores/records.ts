@@ -14,6 +14,17 @@ export function applyChanges(current: SessionData, changes: SessionChanges): Ses
   return merged
 }
 
+/** Deletes `fields` from `data` in place. @returns the values they held (missing ones left out). */
+export function takeFields(data: SessionData, fields: readonly string[]): SessionData {
+  const taken: SessionData = {}
+  for (const field of fields) {
+    if (!Object.hasOwn(data, field)) continue
+    taken[field] = data[field]!
+    delete data[field]
+  }
+  return taken
+}
+
 /** JSON of `data`, or `SessionTooLargeError` when its UTF-8 size exceeds `maxBytes`. */
 export function encodeData(data: SessionData, maxBytes: number): string {
   const json = JSON.stringify(data)

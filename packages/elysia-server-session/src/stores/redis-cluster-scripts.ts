@@ -9,7 +9,7 @@
  *   record is gone or bound elsewhere is dropped when the index is read.
  * - `get` follows a grace pointer in a second call, and `rename` is three steps (see RENAME_*).
  */
-import { CREATE, HELPERS, INCREMENT, PRUNE, script, STATS, TOUCH, UPDATE, DESTROY_ALL, type Script } from './redis-scripts'
+import { CREATE, HELPERS, INCREMENT, PRUNE, script, STATS, TAKE, TOUCH, UPDATE, DESTROY_ALL, type Script } from './redis-scripts'
 
 const NOTES = `
 local NOTES = {}
@@ -27,7 +27,7 @@ if type(reply) == 'table' and reply.err then return reply end
 return {reply, NOTES}`)
 }
 
-export const WRITE = { CREATE: noting(CREATE), UPDATE: noting(UPDATE), INCREMENT: noting(INCREMENT), TOUCH: noting(TOUCH) }
+export const WRITE = { CREATE: noting(CREATE), UPDATE: noting(UPDATE), INCREMENT: noting(INCREMENT), TAKE: noting(TAKE), TOUCH: noting(TOUCH) }
 /** One key at a time (a SCAN batch spans slots); the same scripts as the single-node store. */
 export { DESTROY_ALL, PRUNE, STATS }
 

@@ -42,21 +42,22 @@ export function recordOf(pairs: string[]): SessionRecord | undefined {
   const meta = new Map<string, string>()
   for (let i = 0; i < pairs.length; i += 2) if (pairs[i]!.startsWith('_')) meta.set(pairs[i]!, pairs[i + 1]!)
   const [createdAt, lastSeenAt, expiresAt] = ['_c', '_l', '_e'].map((name) => Number(meta.get(name) ?? NaN)) as [number, number, number]
-  const [subject, userAgent, movedTo] = [meta.get('_s'), meta.get('_u'), meta.get('_m')]
+  const [subject, userAgent, movedTo, remembered] = [meta.get('_s'), meta.get('_u'), meta.get('_m'), meta.get('_k')]
   const renewedAt = Number(meta.get('_r') ?? createdAt)
   if (![createdAt, lastSeenAt, expiresAt, renewedAt].every(Number.isFinite)) return undefined
   const record: SessionRecord = { data, createdAt, lastSeenAt, expiresAt, renewedAt }
-  return Object.assign(record, subject !== undefined && { subject }, userAgent !== undefined && { userAgent }, movedTo !== undefined && { movedTo })
+  return Object.assign(record, subject !== undefined && { subject }, userAgent !== undefined && { userAgent }, movedTo !== undefined && { movedTo }, remembered !== undefined && { remembered: true })
 }
 
 /** CREATE's ARGV after the prefix, or undefined when the record is dead on arrival (nothing to write). */
 export function createArgs(record: SessionRecord, maxBytes: number): string[] | undefined {
-  const { data, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent } = record
+  const { data, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent, remembered } = record
   encodeData(data, maxBytes) // throws when too large
   if (expiresAt <= lastSeenAt) return undefined
   const meta = ['_c', createdAt, '_l', lastSeenAt, '_e', expiresAt, '_r', renewedAt].map(String)
   if (subject !== undefined) meta.push('_s', subject)
   if (userAgent !== undefined) meta.push('_u', userAgent)
+  if (remembered) meta.push('_k', '1')
   const bind = subject === undefined ? '' : `=${subject}`
   return [ttl(expiresAt, lastSeenAt), bind, ...meta, ...fieldsOf(data)]
 }
@@ -67,7 +68,20 @@ export function updateArgs(changes: SessionChanges, { now, expiresAt, maxBytes }
   const set = fieldsOf(changes.set, unset)
   for (const name of changes.unset) unset.push(JSON.stringify(name))
   const bind = changes.subject === undefined ? '' : changes.subject === null ? '-' : `=${changes.subject}`
-  return [String(now), ...deadline(expiresAt, now), String(maxBytes), bind, String(set.length), ...set, ...unset]
+  const remember = changes.remembered === undefined ? '' : changes.remembered ? '1' : '0'
+  return [String(now), ...deadline(expiresAt, now), String(maxBytes), bind, remember, String(set.length), ...set, ...unset]
+}
+
+/** TAKE's ARGV after the prefix. */
+export const takeArgs = (fields: readonly string[], { now, expiresAt }: WriteOptions) => [
+  String(now),
+  ...deadline(expiresAt, now),
+  ...fields.map((field) => JSON.stringify(field)),
+]
+
+/** TAKE's reply: the taken values (null when they do not decode), undefined when not live. */
+export function takeResult(reply: string[] | null): SessionData | null | undefined {
+  return reply ? dataOf(reply.slice(1)) ?? null : undefined
 }
 
 /** INCREMENT's ARGV after the prefix; throws for a `by` that is not finite. */

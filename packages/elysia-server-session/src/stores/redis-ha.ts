@@ -97,10 +97,14 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Fu
       const args = codec.incrementArgs(field, by, options)
       return codec.incrementResult(await written(key, await run(scripts.WRITE.INCREMENT, recordKey(key), args, true)), field, options.maxBytes)
     },
+    async take(key, fields, options) {
+      const reply = codec.takeResult(await written(key, await run(scripts.WRITE.TAKE, recordKey(key), codec.takeArgs(fields, options), true)))
+      return reply === null ? (reportDamaged(key), {}) : reply
+    },
     async touch(key, at, expiresAt) {
       return (await written(key, await run(scripts.WRITE.TOUCH, recordKey(key), codec.touchArgs(at, expiresAt), true))) === 1
     },
-    async rename(fromKey, toKey, at, graceUntil = at) {
+    async rename(fromKey, toKey, at, graceUntil = at, userAgent) {
       const leave = [String(graceUntil), String(codec.SLACK_MS), tagged(toKey)]
       for (let i = 0; i < RENAME_TRIES; i++) {
         const seize = i === RENAME_TRIES - 1 // the record kept changing: see redis-cluster-scripts.ts
@@ -112,7 +116,9 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Fu
         const [fingerprint, pttl, pairs] = read
         const record = codec.recordOf(pairs)
         const pointer = record && Math.min(graceUntil, record.expiresAt) > at ? tagged(fromKey) : ''
-        await run(scripts.RENAME_WRITE, recordKey(toKey), [String(at), pttl, pointer, ...pairs], true)
+        // The copy carries the renewing User-Agent, when there is one (the fingerprint is the old record's).
+        const copy = userAgent === undefined ? pairs : [...pairs.filter((_, j) => pairs[j - (j % 2)] !== '_u'), '_u', userAgent]
+        await run(scripts.RENAME_WRITE, recordKey(toKey), [String(at), pttl, pointer, ...copy], true)
         if (seize || (await run(scripts.RENAME_SWAP, recordKey(fromKey), [String(at), ...leave, fingerprint], true)) === 1) {
           // An older pointer at the record's previous key opens nothing now (the copy names `from`): delete it.
           for (let j = 0; j < pairs.length; j += 2) if (pairs[j] === '_o') await dropPointer(pairs[j + 1], fromKey)
@@ -128,11 +134,11 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Fu
     async listSubject(subject, at) {
       const members = await call(() => client.smembers(indexKey(subject)))
       const found: SessionSummary[] = []
-      const fields = await Promise.all(members.map((key) => call(() => client.hmget(recordKey(key), '_e', '_s', '_c', '_l', '_u'))))
+      const fields = await Promise.all(members.map((key) => call(() => client.hmget(recordKey(key), '_e', '_s', '_c', '_l', '_u', '_k'))))
       for (const [i, key] of members.entries()) {
-        const [e, s, c, l, ua] = fields[i]!
+        const [e, s, c, l, ua, kept] = fields[i]!
         if (s === subject && Number(e) > at) {
-          const summary: SessionSummary = { key, createdAt: Number(c), lastSeenAt: Number(l), expiresAt: Number(e) }
+          const summary: SessionSummary = { key, createdAt: Number(c), lastSeenAt: Number(l), expiresAt: Number(e), remembered: kept === '1' }
           found.push(ua ? { ...summary, userAgent: ua } : summary)
         } else if (e === null || s !== subject) await call(() => client.srem(indexKey(subject), key))
       }
@@ -163,13 +169,15 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Fu
     async stats(at) {
       let live = 0
       let expired = 0
+      let remembered = 0
       await scan(async (key) => {
-        const [l, e]: [number, number] = await run(scripts.STATS, key, [String(at)])
+        const [l, e, r]: [number, number, number] = await run(scripts.STATS, key, [String(at)])
         live += l
         expired += e
+        remembered += r
         return true
       })
-      return { live, expired }
+      return { live, expired, remembered }
     },
     async ping() {
       await call(() => client.ping())

@@ -76,12 +76,13 @@ if ARGV[3] ~= '' then bind(string.sub(ARGV[3], 2), string.sub(KEYS[1], #P + 1), 
 return 1`)
 
 /**
- * ARGV: P, now, expiresAt ('' keeps the deadline), ttl, maxBytes, subject ('' keep, '-' unbind, '=' .. subject), n, then
+ * ARGV: P, now, expiresAt ('' keeps the deadline), ttl, maxBytes, subject ('' keep, '-' unbind, '=' .. subject),
+ * remembered ('' keep, '0', '1'), n, then
  * n items of field/value pairs to set, then fields to delete.
  * Returns nil (not live), {'BIG', size}, or {'OK', field, value, ...} of the merged data.
  */
 export const UPDATE = script(`${HELPERS}
-local now, op, n = tonumber(ARGV[2]), ARGV[6], tonumber(ARGV[7])
+local now, op, n = tonumber(ARGV[2]), ARGV[6], tonumber(ARGV[8])
 local all, data, e, s = redis.call('HGETALL', KEYS[1]), {}, nil, nil
 for i = 1, #all, 2 do
   local f = all[i]
@@ -89,14 +90,15 @@ for i = 1, #all, 2 do
   elseif string.byte(f) == 34 then data[f] = all[i + 1] end
 end
 if not e or e <= now then return false end
-for i = 8, 7 + n, 2 do data[ARGV[i]] = ARGV[i + 1] end
-for i = 8 + n, #ARGV do data[ARGV[i]] = nil end
+for i = 9, 8 + n, 2 do data[ARGV[i]] = ARGV[i + 1] end
+for i = 9 + n, #ARGV do data[ARGV[i]] = nil end
 local size, out = 1, {'OK'}
 for f, v in pairs(data) do size = size + #f + #v + 2; out[#out + 1] = f; out[#out + 1] = v end
 if #out == 1 then size = 2 end
 if size > tonumber(ARGV[5]) then return {'BIG', tostring(size)} end
-hset(KEYS[1], ARGV, 8, 7 + n)
-for i = 8 + n, #ARGV, 1000 do redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
+hset(KEYS[1], ARGV, 9, 8 + n)
+for i = 9 + n, #ARGV, 1000 do redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
+if ARGV[7] == '1' then redis.call('HSET', KEYS[1], '_k', '1') elseif ARGV[7] == '0' then redis.call('HDEL', KEYS[1], '_k') end
 local ttl = keep_or_move(KEYS[1], ARGV)
 local key = string.sub(KEYS[1], #P + 1)
 if op ~= '' then
@@ -140,6 +142,25 @@ local ttl = keep_or_move(KEYS[1], ARGV)
 if s then bind(s, string.sub(KEYS[1], #P + 1), ttl) end
 return {'OK', text}`)
 
+/**
+ * ARGV: P, now, expiresAt ('' keeps the deadline), ttl, then the fields to take. Deletes them and
+ * returns nil (not live) or {'OK', field, value, ...} of those that were there.
+ */
+export const TAKE = script(`${HELPERS}
+local r = redis.call('HMGET', KEYS[1], '_e', '_s')
+if not live(r[1], tonumber(ARGV[2])) then return false end
+local out = {'OK'}
+if #ARGV >= 5 then
+  local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 5, #ARGV))
+  for i = 1, #values do
+    if values[i] then out[#out + 1] = ARGV[4 + i]; out[#out + 1] = values[i] end
+  end
+  redis.call('HDEL', KEYS[1], unpack(ARGV, 5, #ARGV))
+end
+local ttl = keep_or_move(KEYS[1], ARGV)
+if r[2] then bind(r[2], string.sub(KEYS[1], #P + 1), ttl) end
+return out`)
+
 /** ARGV: P, now, expiresAt, ttl. 1 when the live record was touched, else 0. */
 export const TOUCH = script(`${HELPERS}
 local r = redis.call('HMGET', KEYS[1], '_e', '_s')
@@ -150,7 +171,7 @@ if r[2] then bind(r[2], string.sub(KEYS[1], #P + 1), ARGV[4]) end
 return 1`)
 
 /**
- * KEYS: from, to. ARGV: P, now, graceUntil, slack. RENAME keeps the TTL. During the grace window
+ * KEYS: from, to. ARGV: P, now, graceUntil, slack, '' or '=' .. the renewing User-Agent. RENAME keeps the TTL. During the grace window
  * `from` is a pointer (`_m` target, `_p` deadline) with no `_e`, so no write finds it live, and the
  * record names it in `_o`. Without a grace window nothing is left at `from`. An older pointer to
  * `from` is deleted: only the newest old key stays readable.
@@ -163,6 +184,7 @@ local from, to = string.sub(KEYS[1], #P + 1), string.sub(KEYS[2], #P + 1)
 drop_pointer(r[4], from)
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[2], '_r', ARGV[2])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], '_u', string.sub(ARGV[5], 2)) end
 redis.call('HDEL', KEYS[2], '_o')
 if r[2] then unbind(r[2], from); bind(r[2], to, redis.call('PTTL', KEYS[2])) end
 local grace = ARGV[3]
@@ -183,13 +205,14 @@ if r[2] then unbind(r[2], key) end
 redis.call('DEL', KEYS[1])
 return 1`)
 
-/** KEYS: the subject's index. ARGV: P, now, subject. Flat [key, c, l, e, '' or '=' .. ua, ...]; drops stale members. */
+/** KEYS: the subject's index. ARGV: P, now, subject. Flat [key, c, l, e, '' or '=' .. ua, '' or '1' (remembered), ...]; drops stale members. */
 export const LIST = script(`local out = {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local r = redis.call('HMGET', ARGV[1] .. m, '_e', '_s', '_c', '_l', '_u')
+  local r = redis.call('HMGET', ARGV[1] .. m, '_e', '_s', '_c', '_l', '_u', '_k')
   if r[2] == ARGV[3] and (tonumber(r[1]) or 0) > tonumber(ARGV[2]) then
     out[#out + 1] = m; out[#out + 1] = r[3]; out[#out + 1] = r[4]; out[#out + 1] = r[1]
     out[#out + 1] = r[5] and ('=' .. r[5]) or ''
+    out[#out + 1] = r[6] or ''
   elseif not r[1] or r[2] ~= ARGV[3] then redis.call('SREM', KEYS[1], m) end
 end
 return out`)
@@ -204,15 +227,18 @@ end
 redis.call('DEL', KEYS[1])
 return n`)
 
-/** KEYS: a batch from SCAN. ARGV: P, now. {live, expired} among the records; other keys are skipped. */
-export const STATS = script(`local live, expired = 0, 0
+/** KEYS: a batch from SCAN. ARGV: P, now. {live, expired, remembered} among the records; other keys are skipped. */
+export const STATS = script(`local live, expired, remembered = 0, 0, 0
 for i = 1, #KEYS do
-  local e = redis.pcall('HGET', KEYS[i], '_e')
-  if type(e) == 'string' then
-    if (tonumber(e) or 0) > tonumber(ARGV[2]) then live = live + 1 else expired = expired + 1 end
+  local r = redis.pcall('HMGET', KEYS[i], '_e', '_k')
+  if type(r) == 'table' and type(r[1]) == 'string' then
+    if (tonumber(r[1]) or 0) > tonumber(ARGV[2]) then
+      live = live + 1
+      if r[2] then remembered = remembered + 1 end
+    else expired = expired + 1 end
   end
 end
-return {live, expired}`)
+return {live, expired, remembered}`)
 
 /** KEYS: a batch from SCAN. ARGV: P, now, limit. Deletes up to `limit` records expired at `now`. */
 export const PRUNE = script(`local n, now, limit = 0, tonumber(ARGV[2]), tonumber(ARGV[3])

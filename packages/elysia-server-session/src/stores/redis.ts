@@ -3,7 +3,7 @@
  * A store on Redis (or Valkey) through Bun's built-in client, so that many instances share sessions.
  *
  * Layout: one HASH per session at `prefix + key`: metadata `_c` `_l` `_e` `_r` (created, last seen,
- * expires, renewed), `_s` `_u` (subject, User-Agent), and one field per data key, named by the key
+ * expires, renewed), `_s` `_u` `_k` (subject, User-Agent, remembered), and one field per data key, named by the key
  * as a JSON string (it starts with `"`, which no metadata field does) and holding the value's JSON
  * text. The Lua scripts never decode or re-encode JSON (cjson reformats numbers and confuses `{}`
  * with `[]`): they move the texts `JSON.stringify` made, so data reads back exactly as written, and
@@ -150,11 +150,15 @@ export function redisStore(options: RedisStoreOptions = {}): FullSessionStore {
       const args = codec.incrementArgs(field, by, options)
       return codec.incrementResult(await run(scripts.INCREMENT, [prefix + key], args), field, options.maxBytes)
     },
+    async take(key, fields, options) {
+      const reply = codec.takeResult(await run(scripts.TAKE, [prefix + key], codec.takeArgs(fields, options)))
+      return reply === undefined ? undefined : checked(key, reply) ?? {}
+    },
     async touch(key, at, expiresAt) {
       return (await run(scripts.TOUCH, [prefix + key], codec.touchArgs(at, expiresAt))) === 1
     },
-    async rename(fromKey, toKey, at, graceUntil = at) {
-      const args = [String(at), String(graceUntil), String(codec.SLACK_MS)]
+    async rename(fromKey, toKey, at, graceUntil = at, userAgent) {
+      const args = [String(at), String(graceUntil), String(codec.SLACK_MS), userAgent === undefined ? '' : `=${userAgent}`]
       return (await run(scripts.RENAME, [prefix + fromKey, prefix + toKey], args)) === 1
     },
     async destroy(key) {
@@ -163,9 +167,9 @@ export function redisStore(options: RedisStoreOptions = {}): FullSessionStore {
     async listSubject(subject, at) {
       const flat: string[] = await run(scripts.LIST, [`${prefix}subject:${subject}`], [String(at), subject])
       const found: SessionSummary[] = []
-      for (let i = 0; i < flat.length; i += 5) {
-        const [key, c, l, e, ua] = flat.slice(i, i + 5) as [string, string, string, string, string]
-        const summary: SessionSummary = { key, createdAt: Number(c), lastSeenAt: Number(l), expiresAt: Number(e) }
+      for (let i = 0; i < flat.length; i += 6) {
+        const [key, c, l, e, ua, kept] = flat.slice(i, i + 6) as [string, string, string, string, string, string]
+        const summary: SessionSummary = { key, createdAt: Number(c), lastSeenAt: Number(l), expiresAt: Number(e), remembered: kept === '1' }
         found.push(ua ? { ...summary, userAgent: ua.slice(1) } : summary)
       }
       return found.sort((a, b) => b.lastSeenAt - a.lastSeenAt)
@@ -187,13 +191,15 @@ export function redisStore(options: RedisStoreOptions = {}): FullSessionStore {
     async stats(at) {
       let live = 0
       let expired = 0
+      let remembered = 0
       await scan(async (keys) => {
-        const [l, e]: [number, number] = await run(scripts.STATS, keys, [String(at)])
+        const [l, e, r]: [number, number, number] = await run(scripts.STATS, keys, [String(at)])
         live += l
         expired += e
+        remembered += r
         return true
       })
-      return { live, expired }
+      return { live, expired, remembered }
     },
     async ping() {
       await call(() => client.send('PING', []))

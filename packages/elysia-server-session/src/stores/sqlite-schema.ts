@@ -24,6 +24,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX sessions_by_subject ON sessions (subject) WHERE subject IS NOT NULL;`,
   // 3: deleting a record deletes the grace pointers to it, found by their target.
   `CREATE INDEX sessions_by_target ON sessions (moved_to) WHERE moved_to IS NOT NULL;`,
+  // 4: per-session lifetimes ("remember me"); older rows are not remembered.
+  `ALTER TABLE sessions ADD COLUMN remembered INTEGER NOT NULL DEFAULT 0;`,
 ]
 
 /** The schema version this program writes. */

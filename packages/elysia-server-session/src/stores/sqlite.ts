@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { SessionData, SessionRecord, SessionSummary } from '../store'
 import type { FullSessionStore } from '../capabilities'
-import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData, startPruner } from './records'
+import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData, startPruner, takeFields } from './records'
 import { createWriteBatcher } from './sqlite-batch'
 import { createRowCache } from './sqlite-cache'
 import { startCheckpointer } from './sqlite-checkpointer'
@@ -56,8 +56,9 @@ type Row = {
   subject: string | null
   user_agent: string | null
   moved_to: string | null
+  remembered: number
 }
-const COLUMNS = 'data, created_at, last_seen_at, expires_at, renewed_at, subject, user_agent, moved_to'
+const COLUMNS = 'data, created_at, last_seen_at, expires_at, renewed_at, subject, user_agent, moved_to, remembered'
 
 /**
  * @example
@@ -91,23 +92,23 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const reportDamaged = damagedRecordReporter(warn)
   const selectRow = db.prepare<Row, [string]>(`SELECT ${COLUMNS} FROM sessions WHERE key = ?1`)
   const insert = db.prepare(
-    `INSERT INTO sessions (key, ${COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)`
+    `INSERT INTO sessions (key, ${COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)`
   )
   // Writes come in two forms, [moving the deadline, keeping it]: keeping it leaves the expiry
   // index alone, which halves the pages a write dirties. The caller has read the row in the
   // same transaction (from the cache or the table), so the key alone names it.
   const writeData = [
-    db.prepare('UPDATE sessions SET data = ?2, subject = ?5, last_seen_at = ?3, expires_at = ?4 WHERE key = ?1'),
-    db.prepare('UPDATE sessions SET data = ?2, subject = ?5 WHERE key = ?1'),
+    db.prepare('UPDATE sessions SET data = ?2, subject = ?5, remembered = ?6, last_seen_at = ?3, expires_at = ?4 WHERE key = ?1'),
+    db.prepare('UPDATE sessions SET data = ?2, subject = ?5, remembered = ?6 WHERE key = ?1'),
   ]
   const form = (expiresAt: number | undefined) => (expiresAt === undefined ? 1 : 0)
   const touchRow = db.prepare('UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE key = ?1')
   // Writes name live records only: a rename's leftover pointer (moved_to) is never written through.
-  const renameLive = db.prepare<Row, [string, number, string]>(
-    `UPDATE sessions SET key = ?3, renewed_at = ?2 WHERE key = ?1 AND expires_at > ?2 AND moved_to IS NULL RETURNING ${COLUMNS}`
+  const renameLive = db.prepare<Row, [string, number, string, string | null]>(
+    `UPDATE sessions SET key = ?3, renewed_at = ?2, user_agent = coalesce(?4, user_agent) WHERE key = ?1 AND expires_at > ?2 AND moved_to IS NULL RETURNING ${COLUMNS}`
   )
   const insertPointer = db.prepare(
-    `INSERT OR REPLACE INTO sessions (key, ${COLUMNS}) VALUES (?1, '{}', ?2, ?3, ?4, ?3, NULL, NULL, ?5)`
+    `INSERT OR REPLACE INTO sessions (key, ${COLUMNS}) VALUES (?1, '{}', ?2, ?3, ?4, ?3, NULL, NULL, ?5, 0)`
   )
   const remove = db.prepare('DELETE FROM sessions WHERE key = ?1')
   // A record's grace pointers go with it, in the same transaction (index sessions_by_target).
@@ -125,8 +126,9 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   )
   const userVersion = db.prepare('PRAGMA user_version')
   const COUNT_BY_EXPIRY =
-    'SELECT count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL) AS live, count(*) FILTER (WHERE expires_at <= ?1) AS expired FROM sessions'
-  type Counts = { live: number; expired: number }
+    `SELECT count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL) AS live, count(*) FILTER (WHERE expires_at <= ?1) AS expired,
+       count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL AND remembered = 1) AS remembered FROM sessions`
+  type Counts = { live: number; expired: number; remembered: number }
   // A full scan: on the checkpoint worker's connection when there is one, off the event loop.
   const countByExpiry = (at: number): Promise<Counts> =>
     checkpointer ? checkpointer.queryRow<Counts>(COUNT_BY_EXPIRY, [at]) : Promise.resolve(db.query<Counts, [number]>(COUNT_BY_EXPIRY).get(at)!)
@@ -159,6 +161,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     renewedAt: row.renewed_at,
     ...(row.subject !== null && { subject: row.subject }),
     ...(row.user_agent !== null && { userAgent: row.user_agent }),
+    ...(row.remembered === 1 && { remembered: true }),
     ...(movedTo !== undefined && { movedTo }),
   })
   /** `read` for writers: only the record itself, never through a pointer. */
@@ -172,14 +175,16 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     row: Row,
     data: SessionData,
     subject: string | null,
+    remembered: number,
     at: number,
     expiresAt: number | undefined,
     maxBytes: number
   ) => {
     const json = encodeData(data, maxBytes)
-    writeData[form(expiresAt)]!.run(key, json, at, expiresAt ?? null, subject)
+    writeData[form(expiresAt)]!.run(key, json, at, expiresAt ?? null, subject, remembered)
     row.data = json
     row.subject = subject
+    row.remembered = remembered
     if (expiresAt !== undefined) {
       row.last_seen_at = at
       row.expires_at = expiresAt
@@ -207,11 +212,11 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     },
     async create(key, record, maxBytes) {
       const json = encodeData(record.data, maxBytes)
-      const { createdAt, lastSeenAt, expiresAt, renewedAt, subject = null, userAgent = null } = record
+      const { createdAt, lastSeenAt, expiresAt, renewedAt, subject = null, userAgent = null, remembered = false } = record
       return write(() => {
         // Not cached yet: a row earns its place by being read back (most cookieless traffic never
         // returns), so a flood of new visitors cannot push returning ones out.
-        insert.run(key, json, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent)
+        insert.run(key, json, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent, remembered ? 1 : 0)
       })
     },
     update(key, changes, { now: at, expiresAt, maxBytes }) {
@@ -221,7 +226,8 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
         const [row, data] = found
         const merged = applyChanges(data, changes)
         const subject = changes.subject === undefined ? row.subject : changes.subject
-        writeRow(key, row, merged, subject, at, expiresAt, maxBytes)
+        const remembered = changes.remembered === undefined ? row.remembered : changes.remembered ? 1 : 0
+        writeRow(key, row, merged, subject, remembered, at, expiresAt, maxBytes)
         return merged
       })
     },
@@ -231,8 +237,18 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
         if (!found) return undefined
         const [row, data] = found
         const value = addToField(data, field, by)
-        writeRow(key, row, data, row.subject, at, expiresAt, maxBytes)
+        writeRow(key, row, data, row.subject, row.remembered, at, expiresAt, maxBytes)
         return value
+      })
+    },
+    take(key, fields, { now: at, expiresAt, maxBytes }) {
+      return write(() => {
+        const found = readLive(key, at)
+        if (!found) return undefined
+        const [row, data] = found
+        const taken = takeFields(data, fields)
+        if (Object.keys(taken).length > 0 || expiresAt !== undefined) writeRow(key, row, data, row.subject, row.remembered, at, expiresAt, maxBytes)
+        return taken
       })
     },
     touch(key, at, expiresAt) {
@@ -245,9 +261,9 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
         return true
       })
     },
-    rename(fromKey, toKey, at, graceUntil = at) {
+    rename(fromKey, toKey, at, graceUntil = at, userAgent) {
       return write(() => {
-        const moved = renameLive.get(fromKey, at, toKey)
+        const moved = renameLive.get(fromKey, at, toKey, userAgent ?? null)
         cache.delete(fromKey)
         if (!moved) return false
         cache.set(toKey, moved)
@@ -270,6 +286,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
           createdAt: row.created_at,
           lastSeenAt: row.last_seen_at,
           expiresAt: row.expires_at,
+          remembered: row.remembered === 1,
           ...(row.user_agent !== null && { userAgent: row.user_agent }),
         })
       ))
@@ -296,9 +313,9 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     },
     async stats(at) {
       if (closed) throw new Error('session store is closed')
-      const { live, expired } = await countByExpiry(at)
+      const { live, expired, remembered } = await countByExpiry(at)
       const bytes = path === ':memory:' ? 0 : Bun.file(path).size + Bun.file(`${path}-wal`).size
-      return { live, expired, bytes }
+      return { live, expired, bytes, remembered }
     },
     async ping() {
       if (closed) throw new Error('session store is closed')

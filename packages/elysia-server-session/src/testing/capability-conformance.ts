@@ -20,8 +20,8 @@ export function capabilityConformance(current: () => FullSessionStore, declared:
     await store.create(other, record({ n: 4 }), MAX)
     await store.update(other, { set: {}, unset: [], subject: 'bob' }, write(T0 + 1))
     expect(await store.listSubject('alice', T0 + 20)).toEqual([
-      { key: b, createdAt: T0 + 5, lastSeenAt: T0 + 5, expiresAt: T0 + HOUR },
-      { key: a, createdAt: T0, lastSeenAt: T0, expiresAt: T0 + HOUR, userAgent: 'Firefox' },
+      { key: b, createdAt: T0 + 5, lastSeenAt: T0 + 5, expiresAt: T0 + HOUR, remembered: false },
+      { key: a, createdAt: T0, lastSeenAt: T0, expiresAt: T0 + HOUR, remembered: false, userAgent: 'Firefox' },
     ])
     expect((await store.listSubject('bob', T0 + 20)).map((s) => s.key)).toEqual([other])
     expect((await store.get(other, T0 + 2))?.subject).toBe('bob')

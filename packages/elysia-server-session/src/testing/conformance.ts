@@ -8,6 +8,7 @@ import { SessionTooLargeError, SessionValueError } from '../errors'
 import { capabilityMethods, hasCapability, type FullSessionStore, type StoreCapability } from '../capabilities'
 import type { SessionStore } from '../store'
 import { capabilityConformance } from './capability-conformance'
+import { webAppConformance } from './conformance-webapp'
 import { HOUR, MAX, T0, key, record, write } from './fixtures'
 
 export { key, record } from './fixtures'
@@ -233,6 +234,7 @@ export function storeConformance(name: string, open: () => Promise<SessionStore>
     })
 
     capabilityConformance(() => store, declared)
+    webAppConformance(() => store, declared)
 
     test('ping answers (when the store has one)', async () => {
       await store.ping?.()

@@ -40,6 +40,28 @@ describe.skipIf(!ready)('postgres store specifics', () => {
     expect(() => postgresStore({ url, table: 'Sessions; DROP TABLE x' })).toThrow(/table name must be lower-case/)
   })
 
+  test('a version 1 table (before remember me) is migrated: its sessions stay, not remembered, and can become so', async () => {
+    const table = newTable('v1')
+    const first = postgresStore({ url, table, pruneIntervalMs: 0 })
+    const k = key()
+    await first.create(k, record({ views: 3 }, T0, T0 + HOUR, { subject: 'ida', userAgent: 'Firefox' }), 1000)
+    await first.close()
+    const sql = admin()
+    await sql.unsafe(`ALTER TABLE ${table} DROP COLUMN remembered`)
+    await sql.unsafe(`UPDATE ${table}_schema SET version = 1`)
+    const store = postgresStore({ url, table, pruneIntervalMs: 0 })
+    expect((await store.get(k, T0 + 1))?.data).toEqual({ views: 3 })
+    expect(POSTGRES_SCHEMA_VERSION).toBe(2)
+    expect(await sql.unsafe(`SELECT version FROM ${table}_schema`)).toEqual([{ version: 2 }])
+    expect((await store.get(k, T0 + 1))?.remembered).toBeUndefined()
+    expect((await store.listSubject('ida', T0 + 1)).map((s) => s.remembered)).toEqual([false])
+    await store.update(k, { set: {}, unset: [], remembered: true }, write(T0 + 2))
+    expect((await store.get(k, T0 + 3))?.remembered).toBe(true)
+    expect((await store.stats(T0 + 3)).remembered).toBe(1)
+    await store.close()
+    await sql.close()
+  })
+
   test('eight instances starting at once on a new table migrate it once, and all serve', async () => {
     const table = newTable('fresh')
     const stores = Array.from({ length: 8 }, () => postgresStore({ url, table, pruneIntervalMs: 0, poolSize: 2 }))

@@ -49,7 +49,7 @@ describe.skipIf(!ready)('redis cluster store specifics', () => {
       const perPrimary = await Promise.all(admin.nodes('master').map(async (node) => (await node.keys(`${p}*`)).length))
       expect(perPrimary.length).toBe(3)
       for (const count of perPrimary) expect(count).toBeGreaterThan(0)
-      expect(await store.stats(T0 + 1)).toEqual({ live: 30, expired: 0 })
+      expect(await store.stats(T0 + 1)).toEqual({ live: 30, expired: 0, remembered: 0 })
       expect((await store.listSubject('ann', T0 + 1)).length).toBe(30)
 
       const renamed = key()

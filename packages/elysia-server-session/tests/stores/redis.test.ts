@@ -129,7 +129,7 @@ describe.skipIf(!ready)('redis store specifics', () => {
     await store.create(key(), record({ a: 1 }, T0, T0), 1000)
     expect(await keysUnder(client, p)).toEqual([p + to])
     // Redis expires by its own clock; prune also deletes what the caller's clock says is dead.
-    expect(await store.stats(T0 + 40)).toEqual({ live: 1, expired: 0 })
+    expect(await store.stats(T0 + 40)).toEqual({ live: 1, expired: 0, remembered: 0 })
     expect(await store.prune(T0 + 40, 100)).toBe(0)
     expect(await store.prune(T0 + HOUR, 100)).toBe(1)
     expect(await keysUnder(client, p)).toEqual([])
