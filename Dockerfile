@@ -12,6 +12,7 @@ COPY package.json bun.lock bunfig.toml tsconfig.json ./
 # The workspace: the session library the app imports by name, and the examples' manifests (bun
 # install checks the lockfile against every workspace member).
 COPY packages/elysia-server-session/package.json ./packages/elysia-server-session/
+COPY examples/demo/package.json ./examples/demo/
 RUN bun install --frozen-lockfile --production
 COPY packages/elysia-server-session/src ./packages/elysia-server-session/src
 COPY src ./src
