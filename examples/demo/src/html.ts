@@ -49,7 +49,7 @@ export function layout(title: string, body: Html, { user, notice, csrf }: PageCo
   .error { background: #fdecea; border-color: #f1a9a0 }
   label { display: block; margin: .5rem 0 } input[type=text], input[type=password] { width: 16rem }
   table { border-collapse: collapse; width: 100% } td, th { text-align: left; padding: .3rem; border-bottom: 1px solid #eee }
-  .muted { color: #777; font-size: .9em }
+  .muted { color: #777; font-size: .9em } table + form { margin-top: 1rem }
 </style></head>
 <body>
 <nav><a href="/">Home</a>${user ? html`<a href="/account">Account</a><a href="/devices">Devices</a>` : html`<a href="/login">Log in</a>`}
