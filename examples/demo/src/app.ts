@@ -82,7 +82,8 @@ export async function createDemoApp({ store, users = demoDefaults.users, ...opti
       .get('/account', async ({ session }) => {
         const { notice } = await session.takeFlash()
         const user = session.get('name')!
-        const view = { user, subject: session.subject!, remembered: session.remembered, createdAt: (await devices.list(session.subject!)).find((d) => d.key === session.handle)?.createdAt ?? Date.now() }
+        const here = (await devices.list(session.subject!)).find((device) => device.key === session.handle)
+        const view = { user, subject: session.subject!, remembered: session.remembered, createdAt: here?.createdAt }
         return layout('Your account', accountPage(view), { user, notice, csrf: await session.csrfToken() })
       }, { signedIn: true })
       .get('/devices', async ({ session }) => {

@@ -30,12 +30,12 @@ export const loginPage = (csrf: string, users: readonly { name: string; password
 </form>
 <p class="muted">Demo users: ${users.map((user, i) => html`${i > 0 ? ', ' : ''}<code>${user.name}</code> / <code>${user.password}</code>`)}</p>`
 
-export type AccountView = { user: string; subject: string; createdAt: number; expiresAt?: number; remembered: boolean }
+export type AccountView = { user: string; subject: string; createdAt: number | undefined; remembered: boolean }
 
 export const accountPage = ({ user, subject, createdAt, remembered }: AccountView) => html`
 <p>Hello, <strong>${user}</strong> (<code>${subject}</code>).</p>
 <table>
-  <tr><th>Signed in since</th><td>${time(createdAt)}</td></tr>
+  ${createdAt === undefined ? '' : html`<tr><th>Signed in since</th><td>${time(createdAt)}</td></tr>`}
   <tr><th>Remembered on this device</th><td data-remembered>${remembered ? 'yes' : 'no: the cookie ends with the browser session'}</td></tr>
 </table>`
 
