@@ -3,10 +3,11 @@
  * The demo web app on `elysia-server-session`: log in (with "remember me"), a flash after login
  * and logout, an account page and a devices page for signed-in users only, "log out other
  * devices", and every form protected against cross-site posts (the plugin's origin check, plus
- * the session's token in each form).
+ * the session's token in each form). Pages for signed-in users take the plugin's `{ session: 'subject' }`
+ * route option; without a login they lead to the login page.
  */
 import { Elysia } from 'elysia'
-import { session, subjectSessions, type SessionOptions, type SessionStore } from 'elysia-server-session'
+import { session, SessionRequiredError, subjectSessions, type SessionOptions, type SessionStore } from 'elysia-server-session'
 import { demoDefaults, type DemoUser } from './config'
 import { html, layout } from './html'
 import { accountPage, devicesPage, homePage, loginPage } from './pages'
@@ -46,6 +47,11 @@ export async function createDemoApp({ store, users = demoDefaults.users, ...opti
           ...options,
         })
       )
+      .onError(({ code, error, redirect }) => {
+        // A page for signed-in users only (`{ session: 'subject' }`), asked for without a login.
+        if (error instanceof SessionRequiredError) return redirect('/login', 303)
+        if (code === 'NOT_FOUND') return layout('Not found', html`<p>No such page.</p>`)
+      })
       .get('/', async ({ session }) => {
         const { notice, error } = await session.takeFlash()
         const user = session.get('name')
@@ -75,34 +81,29 @@ export async function createDemoApp({ store, users = demoDefaults.users, ...opti
         session.flash('notice', 'You are logged out.')
         return redirect('/', 303)
       })
-      // `{ signedIn: true }`: a route for signed-in users only; without a subject, the login page.
-      .macro({
-        signedIn: { beforeHandle: ({ session, redirect }) => (session?.subject === undefined ? redirect('/login', 303) : undefined) },
-      })
       .get('/account', async ({ session }) => {
         const { notice } = await session.takeFlash()
         const user = session.get('name')!
-        const here = (await devices.list(session.subject!)).find((device) => device.key === session.handle)
-        const view = { user, subject: session.subject!, remembered: session.remembered, createdAt: here?.createdAt }
+        const here = (await devices.list(session.subject)).find((device) => device.key === session.handle)
+        const view = { user, subject: session.subject, remembered: session.remembered, createdAt: here?.createdAt }
         return layout('Your account', accountPage(view), { user, notice, csrf: await session.csrfToken() })
-      }, { signedIn: true })
+      }, { session: 'subject' })
       .get('/devices', async ({ session }) => {
         const { notice } = await session.takeFlash()
         const csrf = await session.csrfToken()
-        const list = await devices.list(session.subject!)
+        const list = await devices.list(session.subject)
         return layout('Your devices', devicesPage(list, session.handle, csrf), { user: session.get('name'), notice, csrf })
-      }, { signedIn: true })
+      }, { session: 'subject' })
       .post('/devices/others', async ({ session, redirect }) => {
-        const count = await devices.revokeOthers(session.subject!, session.handle)
+        const count = await devices.revokeOthers(session.subject, session.handle)
         session.flash('notice', `Logged out ${count} other ${count === 1 ? 'device' : 'devices'}.`)
         return redirect('/devices', 303)
-      }, { signedIn: true })
+      }, { session: 'subject' })
       .post('/devices/revoke', async ({ session, body, redirect }) => {
         // Only the user's own sessions: a handle of someone else's is refused.
-        const revoked = await devices.revoke(session.subject!, field(body, 'handle'))
+        const revoked = await devices.revoke(session.subject, field(body, 'handle'))
         session.flash('notice', revoked ? 'Logged out that device.' : 'That device was not found.')
         return redirect('/devices', 303)
-      }, { signedIn: true })
-      .onError(({ code }) => (code === 'NOT_FOUND' ? layout('Not found', html`<p>No such page.</p>`) : undefined))
+      }, { session: 'subject' })
   )
 }
