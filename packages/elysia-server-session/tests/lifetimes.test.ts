@@ -35,6 +35,7 @@ function lifetimeApp(store: FullSessionStore, clock: { now: number }, options: P
       return 'in'
     })
     .post('/forget', ({ session }) => (session.rememberMe(false), 'forgotten'))
+    .post('/regenerate', async ({ session }) => (await session.regenerate(), 'new ID'))
     .get('/', ({ session }) => `${session.get('user') ?? 'nobody'} ${session.remembered}`)
     .get('/devices', async ({ session }) => ({ me: session.handle, devices: await devices.list(session.subject!) }))
     .post('/others', async ({ session }) => String(await devices.revokeOthers(session.subject!, session.handle)))
@@ -61,8 +62,15 @@ for (const [name, open, available] of stores) {
       expect(await renewed.text()).toBe('alice true')
       expect(maxAgeOf(renewed)).toBe(String(14 * DAY - 7200)) // a new ID, the same deadline
       expect(await (await plain.request('/')).text()).toBe('nobody false')
-      // regenerate() (a second login) keeps it remembered; ten days on it still lives.
-      await remembered.request('/login', { method: 'POST' }) // no remember=1: rememberMe(false)
+      // regenerate() keeps it remembered: a new ID, the long Max-Age.
+      const before2 = remembered.cookie
+      clock.now += 60_000
+      const regenerated = await remembered.request('/regenerate', { method: 'POST' })
+      expect(remembered.cookie).not.toBe(before2)
+      expect(Number(maxAgeOf(regenerated))).toBeGreaterThan(13 * DAY)
+      expect(await (await remembered.request('/')).text()).toBe('alice true')
+      // A second login without remember me: rememberMe(false); with it again, ten days on it still lives.
+      await remembered.request('/login', { method: 'POST' })
       expect(await (await remembered.request('/')).text()).toBe('alice false')
       await remembered.request('/login?remember=1', { method: 'POST' })
       clock.now += 10 * DAY * 1000
