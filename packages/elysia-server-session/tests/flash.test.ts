@@ -1,5 +1,5 @@
 /**
- * Flash messages over real HTTP on every store: stored before a redirect, taken once on the page
+ * Flash messages over real HTTP on every store (memory, SQLite, Redis, PostgreSQL): stored before a redirect, taken once on the page
  * it leads to (and not after a reload), exactly once under parallel requests, invisible to the
  * data, `validate` and `get`, left alone by HEAD.
  */
@@ -9,6 +9,7 @@ import { Elysia } from 'elysia'
 import { memoryStore, redisStore, session, sqliteStore, type FullSessionStore } from '../src'
 import { SECRET, client, handleWith, tempDir } from './helpers'
 import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from './redis-helpers'
+import { postgresTestDatabase } from './postgres-helpers'
 
 type Data = { user?: string }
 type Flash = { notice: string; error: string; items: { sku: string }[] }
@@ -16,10 +17,12 @@ const dir = tempDir('flash-')
 const redisOk = await redisReady('flash tests on Redis')
 afterAll(() => deleteKeys(`${RUN_PREFIX}flash:`))
 
+const postgres = await postgresTestDatabase('flash tests on PostgreSQL')
 const stores: [string, () => FullSessionStore, boolean][] = [
   ['memory', () => memoryStore({ pruneIntervalMs: 0 }), true],
   ['sqlite', () => sqliteStore({ path: join(dir, `flash-${Date.now()}.db`), pruneIntervalMs: 0 }), true],
   ['redis', () => redisStore({ url: REDIS_URL, prefix: `${RUN_PREFIX}flash:${Date.now()}:` }), redisOk],
+  ['postgres', () => postgres.open(), postgres.ready],
 ]
 
 function flashApp(store: FullSessionStore, seen: object[] = []) {

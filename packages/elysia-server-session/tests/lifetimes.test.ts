@@ -1,5 +1,5 @@
 /**
- * Per-session lifetimes over real HTTP on every store, with an injected clock: "remember me" gives
+ * Per-session lifetimes over real HTTP on every store (memory, SQLite, Redis, PostgreSQL), with an injected clock: "remember me" gives
  * a session the long lifetime, enforced on the server and kept across `regenerate()` and automatic
  * renewal; a session that is not remembered dies by the standard timeouts and, with
  * `browserSessionCookie`, gets a cookie without Max-Age. Devices show who is remembered, the
@@ -11,16 +11,19 @@ import { Elysia } from 'elysia'
 import { memoryStore, redisStore, session, sqliteStore, subjectSessions, type SessionOptions, type FullSessionStore } from '../src'
 import { SECRET, client, handleWith, tempDir } from './helpers'
 import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from './redis-helpers'
+import { postgresTestDatabase } from './postgres-helpers'
 
 const dir = tempDir('lifetimes-')
 const redisOk = await redisReady('lifetime tests on Redis')
 afterAll(() => deleteKeys(`${RUN_PREFIX}lifetimes:`))
 const DAY = 86_400
 
+const postgres = await postgresTestDatabase('lifetime tests on PostgreSQL')
 const stores: [string, () => FullSessionStore, boolean][] = [
   ['memory', () => memoryStore({ pruneIntervalMs: 0 }), true],
   ['sqlite', () => sqliteStore({ path: join(dir, `lifetimes-${Date.now()}.db`), pruneIntervalMs: 0 }), true],
   ['redis', () => redisStore({ url: REDIS_URL, prefix: `${RUN_PREFIX}lifetimes:${Date.now()}:` }), redisOk],
+  ['postgres', () => postgres.open(), postgres.ready],
 ]
 
 function lifetimeApp(store: FullSessionStore, clock: { now: number }, options: Partial<SessionOptions> = {}) {
