@@ -95,14 +95,19 @@ export function instrumentStore<S extends FullSessionStore>(store: S, latency: H
   for (const operation of TIMED) {
     const original = store[operation].bind(store) as (...args: unknown[]) => Promise<unknown>
     const observe = latency.series({ operation })
-    const done = (started: number) => observe((performance.now() - started) / 1000)
-    timed[operation] = async (a: unknown, b: unknown, c: unknown, d: unknown) => {
+    // The store's own promise is returned, observed on the side: no async wrapper per call.
+    timed[operation] = (a: unknown, b: unknown, c: unknown, d: unknown) => {
       const started = performance.now()
+      const done = () => observe((performance.now() - started) / 1000)
+      let pending: Promise<unknown>
       try {
-        return await original(a, b, c, d)
-      } finally {
-        done(started)
+        pending = original(a, b, c, d)
+      } catch (error) {
+        done()
+        throw error
       }
+      pending.then(done, done)
+      return pending
     }
   }
   return timed as unknown as S
