@@ -26,3 +26,21 @@ test('the memory store warns when started in production', () => {
   }
   expect(warnings).toEqual([expect.stringContaining('production')])
 })
+
+test('increments keep working on the stored copy: after an update, a too-large write, and handed-out data', async () => {
+  const store = memoryStore({ pruneIntervalMs: 0 })
+  const k = key()
+  const at = 1_700_000_000_001
+  await store.create(k, record({ views: 1 }), 1000)
+  expect(await store.increment(k, 'views', 1, { now: at, maxBytes: 1000 })).toBe(2)
+  await store.update(k, { set: { name: 'ada' }, unset: [] }, { now: at, maxBytes: 1000 })
+  expect(await store.increment(k, 'views', 1, { now: at, maxBytes: 1000 })).toBe(3)
+  // A write past maxBytes fails and leaves the record (and the next increment) as they were.
+  expect(store.increment(k, 'x'.repeat(2000), 1, { now: at, maxBytes: 1000 })).rejects.toThrow()
+  const read = await store.get(k, at)
+  expect(read?.data).toEqual({ views: 3, name: 'ada' })
+  read!.data.views = 100 // the caller's copy, not the store's
+  expect(await store.increment(k, 'views', 1, { now: at, maxBytes: 1000 })).toBe(4)
+  expect((await store.get(k, at))?.data).toEqual({ views: 4, name: 'ada' })
+  await store.close()
+})
