@@ -8,7 +8,10 @@ import type { FullSessionStore } from '../capabilities'
 import { addToField, applyChanges, decodeData, encodeData, startPruner, takeFields } from './records'
 
 export type MemoryStoreOptions = {
-  /** Most records kept; when full, the least recently written one is evicted. @default 10000 */
+  /**
+   * Most records kept; when full, the least recently written ones are evicted, a 64th of this
+   * many at a time. @default 10000
+   */
   maxRecords?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
   pruneIntervalMs?: number
@@ -46,9 +49,18 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
     const entry = entries.get(key)
     return entry && entry.expiresAt > at && entry.movedTo === undefined ? entry : undefined
   }
+  // Finding a Map's oldest entry costs JavaScriptCore a scan over the holes that earlier deletes
+  // left at its front (about 9 µs per new session once full): one scan evicts a batch.
+  const evictBatch = Math.ceil(maxRecords / 64)
   const put = (key: string, entry: Entry) => {
     entries.delete(key)
-    if (entries.size >= maxRecords) entries.delete(entries.keys().next().value!)
+    if (entries.size >= maxRecords) {
+      let evicted = 0
+      for (const oldest of entries.keys()) {
+        entries.delete(oldest)
+        if (++evicted >= evictBatch) break
+      }
+    }
     entries.set(key, entry)
   }
   /** Runs `change` on the live record's decoded data and stores the result. */

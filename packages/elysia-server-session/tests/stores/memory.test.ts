@@ -44,3 +44,16 @@ test('increments keep working on the stored copy: after an update, a too-large w
   expect((await store.get(k, at))?.data).toEqual({ views: 4, name: 'ada' })
   await store.close()
 })
+
+test('a full memory store evicts the least recently written records a 64th of maxRecords at a time', async () => {
+  const store = memoryStore({ maxRecords: 128, pruneIntervalMs: 0 })
+  const at = 1_700_000_000_002
+  const keys = Array.from({ length: 129 }, () => key())
+  for (const k of keys.slice(0, 128)) await store.create(k, record({}), 1000)
+  await store.touch(keys[0]!, 1_700_000_000_001, 1_700_000_900_000)
+  await store.create(keys[128]!, record({}), 1000)
+  for (const k of [keys[1]!, keys[2]!]) expect(await store.get(k, at)).toBeUndefined()
+  for (const k of [keys[0]!, keys[3]!, keys[128]!]) expect(await store.get(k, at)).toBeDefined()
+  expect((await store.stats(at)).live).toBe(127)
+  await store.close()
+})
