@@ -24,6 +24,8 @@ import type { Session } from './session'
 import type { JsonShape } from './json'
 import type { SessionData } from './store'
 
+const sentAsIs = (value: string) => value
+
 /**
  * The Elysia plugin `session()` returns, for data of type `T`. A schema of data that is not JSON
  * gives a type that `.use()` refuses, and the compile error names the reason.
@@ -165,7 +167,10 @@ function sessionPlugin<T extends JsonShape<T>, F extends JsonShape<F> = FlashMes
         httpOnly: true,
         sameSite: 'lax',
         secure: secureCookie,
-      }
+        // Handed to the cookie serialiser: a signed ID is cookie-safe as it is (base64url, `.`,
+        // base64's `+` and `/`), so it is sent unescaped and read back without decoding.
+        encode: sentAsIs,
+      } as NonNullable<typeof set.cookie>[string]
     })
     .macro({
       /** `{ session: 'subject' }`: the route needs a session bound to a subject, else 401. */
