@@ -153,17 +153,15 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     if (!data) return void reportDamaged(movedTo ?? key)
     return [row, data, movedTo]
   }
-  const toRecord = (row: Row, data: SessionData, movedTo?: string): SessionRecord => ({
-    data,
-    createdAt: row.created_at,
-    lastSeenAt: row.last_seen_at,
-    expiresAt: row.expires_at,
-    renewedAt: row.renewed_at,
-    ...(row.subject !== null && { subject: row.subject }),
-    ...(row.user_agent !== null && { userAgent: row.user_agent }),
-    ...(row.remembered === 1 && { remembered: true }),
-    ...(movedTo !== undefined && { movedTo }),
-  })
+  // Field by field: conditional object spreads cost more than the rest of a cached read.
+  const toRecord = ([row, data, movedTo]: [Row, SessionData, string | undefined]): SessionRecord => {
+    const record: SessionRecord = { data, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, renewedAt: row.renewed_at }
+    if (row.subject !== null) record.subject = row.subject
+    if (row.user_agent !== null) record.userAgent = row.user_agent
+    if (row.remembered === 1) record.remembered = true
+    if (movedTo !== undefined) record.movedTo = movedTo
+    return record
+  }
   /** `read` for writers: only the record itself, never through a pointer. */
   const readLive = (key: string, at: number) => {
     const found = read(key, at)
@@ -199,7 +197,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
           cache.checkForRead()
           if (cache.get(key) !== undefined) {
             const found = read(key, at)
-            return Promise.resolve(found && toRecord(...found))
+            return Promise.resolve(found && toRecord(found))
           }
         } catch (error) {
           return Promise.reject(error)
@@ -207,7 +205,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
       }
       return inReadBatch(() => {
         const found = read(key, at)
-        return found && toRecord(...found)
+        return found && toRecord(found)
       })
     },
     async create(key, record, maxBytes) {
