@@ -132,8 +132,12 @@ async function serve(config: Config) {
     trustProxy: config.trustProxy,
     flood: config.flood,
     // Debug lines: one per event, which any client can cause at will; counts are in the metrics,
-    // and floods get one warning per address per window from the library.
-    onEvent: ({ type, session, previous, address, reason }) => log.debug(`session ${type}`, { session, previous, address, reason }),
+    // and floods get one warning per address per window from the library. Below debug no hook
+    // reads an event's session, so its hash is never computed.
+    onEvent:
+      config.logLevel === 'debug'
+        ? ({ type, session, previous, address, reason }) => log.debug(`session ${type}`, { session, previous, address, reason })
+        : undefined,
     idleTimeout: config.idleTimeout,
     absoluteTimeout: config.absoluteTimeout,
     touchInterval: config.touchInterval,

@@ -12,7 +12,11 @@ export type ClientInfo = { address?: string; userAgent?: string }
 export type Auditor = {
   /** The salted hash that stands for `id` in events. */
   hash(id: string): string
-  emit(event: Omit<SessionEvent, 'at'>): void
+  /**
+   * Sends `event` to the hook. With `id`, its `session` is that ID's hash, computed when the hook
+   * first reads it: most hooks count events by type, and the HMAC is a new visitor's largest cost.
+   */
+  emit(event: Omit<SessionEvent, 'at' | 'session'>, id?: string): void
   /** Counts a new session or a bad cookie against the client's address; a blocked address is not counted. */
   count(client: ClientInfo, kind: FloodKind): void
   /** True while the client's address may not create sessions (only with flood blocking on). */
@@ -23,7 +27,9 @@ export type Auditor = {
 export function eventEmitter({ now, onEvent, logger }: ResolvedSessionOptions) {
   return (event: Omit<SessionEvent, 'at'>) => {
     try {
-      onEvent({ ...event, at: now() })
+      // Stamped in place, not spread: a spread would read a lazy `session` (see Auditor.emit).
+      ;(event as SessionEvent).at = now()
+      onEvent(event as SessionEvent)
     } catch (error) {
       logger.error(`session onEvent hook failed: ${String(error)}`)
     }
@@ -37,9 +43,16 @@ export function createAuditor(options: ResolvedSessionOptions): Auditor {
   // One keyed HMAC state, copied per hash (as in signing.ts): no key schedule per event.
   const keyed = new Bun.CryptoHasher('sha256', `audit:${secrets[0]}`)
   const emit = eventEmitter(options)
+  const hash = (id: string) => keyed.copy().update(id).digest('base64url').slice(0, 22)
   return {
-    hash: (id) => keyed.copy().update(id).digest('base64url').slice(0, 22),
-    emit,
+    hash,
+    emit(event, id) {
+      if (id !== undefined) {
+        let hashed: string | undefined
+        Object.defineProperty(event, 'session', { enumerable: true, configurable: true, get: () => (hashed ??= hash(id)) })
+      }
+      emit(event)
+    },
     count(client, kind) {
       if (!flood.enabled) return
       const { address } = client

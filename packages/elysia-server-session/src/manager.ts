@@ -143,7 +143,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const at = now()
     if (await guarded('rename', () => store.rename(state.key!, key, at, graceMs > 0 ? at + graceMs : undefined, state.client.userAgent))) {
       const previous = state.id === undefined ? undefined : audit.hash(state.id)
-      audit.emit({ type: 'renewed', session: audit.hash(id), previous, address: state.client.address })
+      audit.emit({ type: 'renewed', previous, address: state.client.address }, id)
       Object.assign(state, { key, renewedAt: at, sendCookie: true })
     } else orphan(state)
     state.id = id
@@ -200,7 +200,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     async destroy(state) {
       if (state.key !== undefined) {
         await guarded('destroy', () => store.destroy(state.key!))
-        audit.emit({ type: 'destroyed', session: state.id && audit.hash(state.id), address: state.client.address })
+        audit.emit({ type: 'destroyed', address: state.client.address }, state.id)
       }
       Object.assign(state, freshState(state.client), { clearCookie: true })
     },
@@ -235,7 +235,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const recordDeadline = record && Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt, remembered))
     if (!record || at >= recordDeadline!) {
       // Our signature, no live record: it expired, was revoked, or was never issued (a leaked secret).
-      audit.emit({ type: 'expired', session: audit.hash(verified.value), address: state.client.address })
+      audit.emit({ type: 'expired', address: state.client.address }, verified.value)
       return 'dead'
     }
     const flash = extractFlash(record.data)
@@ -243,7 +243,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const data = checked instanceof Promise ? await checked : checked
     if (data === undefined) {
       logger.warn('session data failed validation; treated as no session')
-      audit.emit({ type: 'invalid', session: audit.hash(verified.value), address: state.client.address })
+      audit.emit({ type: 'invalid', address: state.client.address }, verified.value)
       return 'dead'
     }
     state.id = verified.value
@@ -294,7 +294,7 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const expiresAt = deadline(at, at, remembered)
     const record = { data: state.data, createdAt: at, lastSeenAt: at, expiresAt, renewedAt: at, subject, userAgent: client.userAgent, remembered }
     await guarded('create', () => store.create(key, record, maxBytes))
-    audit.emit({ type: 'created', session: audit.hash(id), address: client.address })
+    audit.emit({ type: 'created', address: client.address }, id)
     Object.assign(state, { id, key, createdAt: at, renewedAt: at })
     stored(state, at, expiresAt)
   }
