@@ -3,6 +3,7 @@ import { Elysia } from 'elysia'
 import fc from 'fast-check'
 import { memoryStore, session, sign, generateId, type SessionEvent, type SessionOptions, type FullSessionStore } from '../src'
 import { SECRET, client, cookieOf, handleWith } from './helpers'
+import { createFloodGuard } from '../src/flood'
 
 type Data = { views: number }
 const stores: FullSessionStore[] = []
@@ -152,4 +153,17 @@ test('bad flood options are a TypeError that names the option', () => {
   ]
   for (const [flood, message] of bad) expect(() => session({ store, secrets: [SECRET], flood })).toThrow(message)
   expect(() => session({ store, secrets: [SECRET], flood: { threshold: 0, blockSeconds: 0 } })).not.toThrow()
+})
+
+test('a full address table forgets the least recently seen addresses first, a 64th of maxAddresses at a time', () => {
+  const guard = createFloodGuard({ threshold: 1, maxAddresses: 128 })
+  const at = 1_700_000_000_000
+  const addresses = Array.from({ length: 129 }, (_, i) => `10.0.0.${i}`)
+  for (const address of addresses.slice(0, 128)) expect(guard.note(address, 'created', at)).toBeUndefined()
+  expect(guard.note(addresses[0]!, 'created', at)).toBe('flood') // seen again: now the most recent
+  guard.note(addresses[128]!, 'created', at) // full: the two least recently seen are forgotten
+  // Forgotten addresses count from 1 again (no flood); remembered ones reach the threshold.
+  expect(guard.note(addresses[3]!, 'created', at)).toBe('flood')
+  expect(guard.note(addresses[2]!, 'created', at)).toBeUndefined()
+  expect(guard.note(addresses[1]!, 'created', at)).toBeUndefined()
 })
