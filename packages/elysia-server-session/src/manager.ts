@@ -52,23 +52,14 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     faults.report(operation, error)
     return new SessionStoreError(`session store ${operation} failed`, { cause: error })
   }
-  const rejecters = new Map<string, (error: unknown) => never>()
-  /**
-   * Runs a store call; a system fault is reported and becomes a 503. Not an async function, and one
-   * rejection handler per operation: a promise and a closure fewer per store call on the hot path.
-   */
+  /** Runs a store call; a system fault is reported and becomes a 503. Not async: a promise fewer per call. */
   const guarded = <T>(operation: string, call: () => Promise<T>): Promise<T> => {
-    let reject = rejecters.get(operation)
-    if (!reject) {
-      rejecters.set(operation, (reject = (error) => {
-        throw fault(operation, error)
-      }))
-    }
     try {
-      return call().then(undefined, reject)
+      return call().then(undefined, (error: unknown) => {
+        throw fault(operation, error)
+      })
     } catch (error) {
-      // A store that throws instead of rejecting (or answers without a promise) fails the same way.
-      return Promise.reject(fault(operation, error))
+      return Promise.reject(fault(operation, error)) // a store that throws instead of rejecting
     }
   }
 
