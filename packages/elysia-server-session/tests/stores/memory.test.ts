@@ -27,7 +27,7 @@ test('the memory store warns when started in production', () => {
   expect(warnings).toEqual([expect.stringContaining('production')])
 })
 
-test('increments keep working on the stored copy: after an update, a too-large write, and handed-out data', async () => {
+test('increments keep working on the stored copy: after an update, a take, a too-large write, and handed-out data', async () => {
   const store = memoryStore({ pruneIntervalMs: 0 })
   const k = key()
   const at = 1_700_000_000_001
@@ -42,6 +42,9 @@ test('increments keep working on the stored copy: after an update, a too-large w
   read!.data.views = 100 // the caller's copy, not the store's
   expect(await store.increment(k, 'views', 1, { now: at, maxBytes: 1000 })).toBe(4)
   expect((await store.get(k, at))?.data).toEqual({ views: 4, name: 'ada' })
+  expect(await store.take(k, ['name'], { now: at, maxBytes: 1000 })).toEqual({ name: 'ada' })
+  expect(await store.increment(k, 'views', 1, { now: at, maxBytes: 1000 })).toBe(5)
+  expect((await store.get(k, at))?.data).toEqual({ views: 5 })
   await store.close()
 })
 
