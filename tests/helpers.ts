@@ -1,28 +1,13 @@
 /** Shared test helpers: temp folders, cookies, free ports, the compiled binary. */
-import { afterAll } from 'bun:test'
-import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { statSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { freePort } from '../packages/elysia-server-session/tests/helpers'
 
 export { cookieClient as client, cookieOf, handleWith } from 'elysia-server-session/testing'
+// Secrets, temp folders, free ports and cookie IDs are the library tests' own: one copy for both.
+export { OLD_SECRET, SECRET, freePort, idOf, tempDir } from '../packages/elysia-server-session/tests/helpers'
 
-export const SECRET = 'test-secret-0123456789-abcdefghijklmnop'
-export const OLD_SECRET = 'old-secret-0123456789-abcdefghijklmnopq'
 export const ROOT = join(import.meta.dir, '..')
-
-/** A temp folder removed after the file's tests. */
-export function tempDir(prefix = 'sessions-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  afterAll(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-export async function freePort(): Promise<number> {
-  const server = Bun.serve({ port: 0, fetch: () => new Response() })
-  const port = server.port!
-  await server.stop(true)
-  return port
-}
 
 const BINARY = join(ROOT, 'dist', 'session-counter')
 
@@ -80,6 +65,3 @@ export async function startServer(command: string[], options: { cwd: string; env
   }
   return { proc, base: `http://127.0.0.1:${port}`, port }
 }
-
-/** The session ID inside a `name=value` cookie pair. */
-export const idOf = (cookie: string) => decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).split('.')[0]!

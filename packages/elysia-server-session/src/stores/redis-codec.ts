@@ -112,3 +112,24 @@ export function incrementResult(reply: string[] | null, field: string, maxBytes:
   if (reply[0] === 'INF') throw new SessionValueError(`cannot increment "${field}": the result is not a finite number`)
   return Number(reply[1])
 }
+
+/**
+ * `StoreStats` summed over a walk of the keys: `scan` calls `each` per batch (a batch of keys, or one key
+ * in a cluster) and `count` asks Redis's STATS script for that batch's `[live, expired, remembered]`.
+ */
+export async function sumStats<K>(
+  scan: (each: (batch: K) => Promise<boolean>) => Promise<void>,
+  count: (batch: K) => Promise<[number, number, number]>
+) {
+  let live = 0
+  let expired = 0
+  let remembered = 0
+  await scan(async (batch) => {
+    const [l, e, r] = await count(batch)
+    live += l
+    expired += e
+    remembered += r
+    return true
+  })
+  return { live, expired, remembered }
+}

@@ -166,19 +166,7 @@ export function redisHaStore(client: IoredisClient, options: RedisHaOptions): Fu
       if (limit > 0) await scan(async (key) => (deleted += await run(scripts.PRUNE, key, [String(at), '1'])) < limit)
       return deleted
     },
-    async stats(at) {
-      let live = 0
-      let expired = 0
-      let remembered = 0
-      await scan(async (key) => {
-        const [l, e, r]: [number, number, number] = await run(scripts.STATS, key, [String(at)])
-        live += l
-        expired += e
-        remembered += r
-        return true
-      })
-      return { live, expired, remembered }
-    },
+    stats: (at) => codec.sumStats(scan, (key) => run(scripts.STATS, key, [String(at)])),
     async ping() {
       await call(() => client.ping())
     },

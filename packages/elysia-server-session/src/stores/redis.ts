@@ -188,19 +188,7 @@ export function redisStore(options: RedisStoreOptions = {}): FullSessionStore {
       await scan(async (keys) => (deleted += await run(scripts.PRUNE, keys, [String(at), String(limit - deleted)])) < limit)
       return deleted
     },
-    async stats(at) {
-      let live = 0
-      let expired = 0
-      let remembered = 0
-      await scan(async (keys) => {
-        const [l, e, r]: [number, number, number] = await run(scripts.STATS, keys, [String(at)])
-        live += l
-        expired += e
-        remembered += r
-        return true
-      })
-      return { live, expired, remembered }
-    },
+    stats: (at) => codec.sumStats(scan, (keys) => run(scripts.STATS, keys, [String(at)])),
     async ping() {
       await call(() => client.send('PING', []))
     },
