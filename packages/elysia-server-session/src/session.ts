@@ -289,6 +289,8 @@ export class Session<T extends JsonShape<T> = SessionData, F extends JsonShape<F
    */
   rememberMe(remember = true): void {
     this.#writable('rememberMe')
+    // As for setSubject: an old ID finishes its request, but never changes what the live session is.
+    if (this.#state.viaOldId) throw new SessionOldIdError('rememberMe')
     if (this.#state.remembered === remember) return
     this.#state.remembered = remember
     this.#state.rememberedChanged = !this.#state.rememberedChanged

@@ -6,8 +6,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
-import { memoryStore, redisStore, session, sqliteStore, subjectSessions, type FullSessionStore } from '../src'
-import { SECRET, client, cookieOf, handleWith, tempDir } from './helpers'
+import { memoryStore, redisStore, session, sqliteStore, storeKey, subjectSessions, type FullSessionStore } from '../src'
+import { SECRET, client, cookieOf, handleWith, idOf, tempDir } from './helpers'
 import { REDIS_URL, RUN_PREFIX, deleteKeys, redisReady } from './redis-helpers'
 
 type Data = { views: number; userId: string; note: string }
@@ -47,6 +47,7 @@ function setup(store: FullSessionStore) {
       return 'renewed'
     })
     .post('/bind', ({ session, query }) => (session.setSubject(query.user), 'bound'))
+    .post('/remember', ({ session }) => (session.rememberMe(true), 'remembered'))
     .post('/logout', async ({ session }) => (await session.destroy(), 'bye'))
   const send = handleWith(app)
   const whoami = async (cookie: string) => (await (await send('/whoami', { headers: { cookie } })).json()) as Who
@@ -108,6 +109,10 @@ for (const [name, open, available] of stores) {
       const bound = await post('/bind?user=mallory', old)
       expect(bound.status).toBe(409)
       expect(bound.headers.getSetCookie()).toEqual([])
+      // So is rememberMe(): whoever holds an old ID cannot stretch the live session's lifetime to weeks.
+      const remembered = await post('/remember', old)
+      expect(remembered.status).toBe(409)
+      expect((await store.get(storeKey(idOf(victim.cookie!)), clock.now))?.remembered ?? false).toBe(false)
       expect(await whoami(victim.cookie!)).toEqual({ userId: 'alice', note: 'in-flight', subject: 'alice', stored: true })
       await store.close()
     })
