@@ -40,14 +40,9 @@ async function sendTo(port: number, command: string, args: string[]): Promise<an
   }
 }
 
-/** A port whose cluster bus port (+10000) is valid; the bus gets its own free port. */
-async function startNode(dir: string, extra: string[]): Promise<OwnNode> {
-  const port = await freePort()
-  const proc = Bun.spawn(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extra], {
-    stdout: 'ignore',
-    stderr: 'ignore',
-  })
-  const node: OwnNode = {
+/** The handle of a redis-server (node or sentinel) of ours on `port`: killed, paused and asked by PID and port. */
+function nodeOf(port: number, proc: Bun.Subprocess): OwnNode {
+  return {
     port,
     url: `redis://127.0.0.1:${port}`,
     kill: async () => {
@@ -58,6 +53,16 @@ async function startNode(dir: string, extra: string[]): Promise<OwnNode> {
     resume: () => proc.kill('SIGCONT'),
     send: (command, args) => sendTo(port, command, args),
   }
+}
+
+/** A port whose cluster bus port (+10000) is valid; the bus gets its own free port. */
+async function startNode(dir: string, extra: string[]): Promise<OwnNode> {
+  const port = await freePort()
+  const proc = Bun.spawn(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extra], {
+    stdout: 'ignore',
+    stderr: 'ignore',
+  })
+  const node = nodeOf(port, proc)
   await until(`redis-server on ${port}`, async () => (await node.send('PING', [])) === 'PONG', 10_000)
   return node
 }
@@ -162,18 +167,7 @@ export async function startSentinels(options: { downAfterMs?: number; master?: s
       `sentinel failover-timeout ${master} 3000`, `sentinel parallel-syncs ${master} 1`, '',
     ].join('\n'))
     const proc = Bun.spawn(['redis-server', conf, '--sentinel'], { stdout: 'ignore', stderr: 'ignore' })
-    const node: OwnNode = {
-      port,
-      url: `redis://127.0.0.1:${port}`,
-      kill: async () => {
-        proc.kill('SIGKILL')
-        await proc.exited
-      },
-      pause: () => proc.kill('SIGSTOP'),
-      resume: () => proc.kill('SIGCONT'),
-      send: (command, args) => sendTo(port, command, args),
-    }
-    sentinels.push(node)
+    sentinels.push(nodeOf(port, proc))
   }
   const all = [primary, replica, ...sentinels]
   const dead = new Set<OwnNode>()
