@@ -6,7 +6,8 @@
  * WAL checkpointed by SQLite itself (as without our worker) and not at all (the cost of the
  * statement and the WAL append only). Pinned to one core like the server in `bun run bench`.
  *
- * Settings (environment): FLOOR_ROWS=10000, FLOOR_SECONDS=2 per measurement.
+ * Settings (environment): FLOOR_ROWS=10000, FLOOR_SECONDS=2 per measurement, FLOOR_PAGE_SIZE=1024
+ * (what the store gives a new file; 4096 is SQLite's default).
  */
 import { Database } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -16,12 +17,14 @@ import { migrate } from '../packages/elysia-server-session/src/stores/sqlite-sch
 
 const rows = Number(process.env.FLOOR_ROWS ?? 10_000)
 const seconds = Number(process.env.FLOOR_SECONDS ?? 2)
+const pageSize = Number(process.env.FLOOR_PAGE_SIZE ?? 1024)
 const dir = mkdtempSync(join(tmpdir(), 'sqlite-floor-'))
 const userAgent = 'wrk/4.1.0 (a user agent of the length a browser sends, about one hundred characters long) x'
 
 function measure(batch: number, autocheckpoint: number) {
   const path = join(dir, `floor-${batch}-${autocheckpoint}.db`)
   const db = new Database(path, { create: true, strict: true })
+  db.run(`PRAGMA page_size = ${pageSize}`)
   db.run('PRAGMA journal_mode = WAL')
   db.run('PRAGMA synchronous = NORMAL')
   migrate(db)
@@ -58,7 +61,7 @@ function measure(batch: number, autocheckpoint: number) {
 }
 
 try {
-  console.log(`bun ${Bun.version}, SQLite ${new Database(':memory:').query<{ v: string }, []>('SELECT sqlite_version() AS v').get()!.v}, ${rows} rows`)
+  console.log(`bun ${Bun.version}, SQLite ${new Database(':memory:').query<{ v: string }, []>('SELECT sqlite_version() AS v').get()!.v}, ${rows} rows, ${pageSize}-byte pages`)
   console.log('| rows per transaction | µs per committed update, SQLite checkpointing (1000 pages) | µs per committed update, no checkpoint |')
   console.log('| ---: | ---: | ---: |')
   for (const batch of [1, 16, 64]) {

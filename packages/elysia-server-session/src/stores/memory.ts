@@ -10,7 +10,7 @@ import { addToField, applyChanges, decodeData, encodeData, startPruner, takeFiel
 export type MemoryStoreOptions = {
   /**
    * Most records kept; when full, the least recently written ones are evicted, a 64th of this
-   * many at a time. @default 10000
+   * many at a time. @default 100000
    */
   maxRecords?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
@@ -38,7 +38,7 @@ type Entry = Omit<SessionRecord, 'data'> & { json: string; pointer?: string; dec
  * new Elysia().use(session({ store, secrets: [secret] }))
  */
 export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore {
-  const { maxRecords = 10_000, pruneIntervalMs = 60_000, now = Date.now, warn = console.warn } = options
+  const { maxRecords = 100_000, pruneIntervalMs = 60_000, now = Date.now, warn = console.warn } = options
   if (Bun.env.NODE_ENV === 'production') {
     warn('memory session store in production: sessions are lost on restart and not shared')
   }

@@ -60,3 +60,15 @@ test('a full memory store evicts the least recently written records a 64th of ma
   expect((await store.stats(at)).live).toBe(127)
   await store.close()
 })
+
+test('by default the memory store keeps 100,000 records: 20,001 sessions never evict the first one', async () => {
+  // A default of 10,000 evicted returning visitors once a server held 10,000 sessions and a few
+  // more: each then came back as a new visitor, and a new session evicted the next batch.
+  const store = memoryStore({ pruneIntervalMs: 0 })
+  const at = 1_700_000_000_002
+  const keys = Array.from({ length: 20_001 }, () => key())
+  for (const k of keys) await store.create(k, record({ views: 1 }), 1000)
+  expect(await store.get(keys[0]!, at)).toBeDefined()
+  expect((await store.stats(at)).live).toBe(20_001)
+  await store.close()
+})
