@@ -154,7 +154,7 @@ export const SETTINGS = {
   cacheRows: {
     env: 'SESSION_DB_CACHE_ROWS',
     flag: '--session-db-cache-rows',
-    default: '10000',
+    default: '20000',
     help: 'SQLite rows kept in memory (a few hundred bytes each) so returning visitors cost no read; 0 turns it off',
   },
 } satisfies Record<string, Setting>

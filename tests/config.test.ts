@@ -39,8 +39,8 @@ describe('configuration', () => {
     expect(() => parseConfig([], { SESSION_DB: '/tmp/x/dir/' })).toThrow(/SESSION_DB.*file/)
   })
 
-  test('the SQLite row cache size: 10,000 by default, 0 turns it off', () => {
-    expect(parseConfig([], {}).cacheRows).toBe(10_000)
+  test('the SQLite row cache size: 20,000 by default (10,000 returning visitors whole), 0 turns it off', () => {
+    expect(parseConfig([], {}).cacheRows).toBe(20_000)
     expect(parseConfig([], { SESSION_DB_CACHE_ROWS: '0' }).cacheRows).toBe(0)
     expect(parseConfig(['--session-db-cache-rows=250'], { SESSION_DB_CACHE_ROWS: '0' }).cacheRows).toBe(250)
   })

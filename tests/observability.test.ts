@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { createLogger } from '../src/log'
-import { createServerMetrics, serveMetrics } from '../src/observability'
+import { Elysia, NotFoundError } from 'elysia'
+import { createServerMetrics, requestObserver, serveMetrics } from '../src/observability'
 import { memoryStore, sqliteStore } from 'elysia-server-session'
 import { SECRET, client, handleWith, tempDir } from './helpers'
 
@@ -24,7 +25,6 @@ describe('GET /metrics', () => {
     await c.request('/')
     await c.request('/logout', { method: 'POST' })
     await send('/nope', {})
-    await Bun.sleep(10) // afterResponse hooks run after the reply is handed over
     await metrics.refreshStored()
     const response = await scrape()
     expect(response.status).toBe(200)
@@ -43,6 +43,41 @@ describe('GET /metrics', () => {
     expect(text).toContain('sessions_stored 0')
     expect((await fetch(`http://127.0.0.1:${listener.port}/`)).status).toBe(404)
     expect(debugLines.some((line) => /^GET \/ 200 \d+\.\dms$/.test(line))).toBe(true)
+  })
+
+  test('every answer is counted once, with the status it went out with', async () => {
+    const counted = createServerMetrics(async () => 0)
+    const app = new Elysia()
+      .use(requestObserver(counted))
+      .get('/text', ({ set }) => ((set.status = 418), 'tea'))
+      .get('/named', ({ set }) => ((set.status = 'Accepted'), 'later'))
+      .get('/response', () => new Response('made', { status: 201 }))
+      .get('/status', ({ status }) => status(409, 'conflict'))
+      .get('/async', async () => (await Bun.sleep(1), 'late'))
+      .get('/throws', () => {
+        throw new Error('boom')
+      })
+      .get('/missing', () => {
+        throw new NotFoundError()
+      })
+    const sent: Record<string, number> = {}
+    for (const path of ['/text', '/named', '/response', '/status', '/async', '/throws', '/missing', '/nowhere']) {
+      sent[path] = (await app.handle(new Request(`http://localhost${path}`))).status
+    }
+    expect(sent).toEqual({ '/text': 418, '/named': 202, '/response': 201, '/status': 409, '/async': 200, '/throws': 500, '/missing': 404, '/nowhere': 404 })
+    const lines = counted.render().split('\n').filter((line) => line.startsWith('http_requests_total{'))
+    expect(lines.sort()).toEqual(
+      [
+        'http_requests_total{route="/async",status="200"} 1',
+        'http_requests_total{route="/missing",status="404"} 1',
+        'http_requests_total{route="/named",status="202"} 1',
+        'http_requests_total{route="/response",status="201"} 1',
+        'http_requests_total{route="/status",status="409"} 1',
+        'http_requests_total{route="/text",status="418"} 1',
+        'http_requests_total{route="/throws",status="500"} 1',
+        'http_requests_total{route="unmatched",status="404"} 1',
+      ].sort()
+    )
   })
 
   test('the public app does not serve /metrics', async () => {

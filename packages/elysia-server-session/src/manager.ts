@@ -16,7 +16,7 @@ import { foldMutations, Session, settleChanges, stateOf, type SessionEngine, typ
 import { sign, unsign } from './signing'
 import { addToField } from './stores/records'
 import type { JsonShape } from './json'
-import type { SessionChanges, WriteOptions } from './store'
+import type { SessionChanges, SessionRecord, WriteOptions } from './store'
 
 /** The cookie to write on the response, if any; no `maxAge` makes it a browser-session cookie. */
 export type CookieWrite = { value: string; maxAge?: number }
@@ -52,20 +52,24 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     faults.report(operation, error)
     return new SessionStoreError(`session store ${operation} failed`, { cause: error })
   }
-  /** Runs a store call; a system fault is reported and becomes a 503. Not async: a promise fewer per call. */
-  const guarded = <T>(operation: string, call: () => Promise<T>): Promise<T> => {
+  /**
+   * Runs a store call; a system fault (a rejection, or a store that throws instead of rejecting)
+   * is reported and becomes a 503. The hot calls (read, increment) inline the same try/await
+   * instead: a wrapper costs a closure and a promise per call.
+   */
+  const guarded = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
     try {
-      return call().then(undefined, (error: unknown) => {
-        throw fault(operation, error)
-      })
+      return await call()
     } catch (error) {
-      return Promise.reject(fault(operation, error)) // a store that throws instead of rejecting
+      throw fault(operation, error)
     }
   }
 
+  /** Marks the states this manager made: another session plugin's session on the same route is not ours to commit. */
+  const owner = {}
   const lifetimes = createLifetimes(options)
   const { deadline } = lifetimes
-  const freshState = (client: ClientInfo = {}): SessionState => ({
+  const freshState = (client: ClientInfo, readOnly: boolean): SessionState => ({
     client,
     id: undefined,
     key: undefined,
@@ -87,6 +91,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     remembered: false,
     rememberedChanged: false,
     flash: undefined,
+    owner,
+    readOnly,
   })
   /**
    * The request lets go of the record: it vanished (expired, or destroyed by a parallel request),
@@ -168,7 +174,12 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
       if (state.key !== undefined && !pending) {
         const at = now()
         const write = writeOptions(state, at)
-        const value = await guarded('increment', () => store.increment(state.key!, field, by, write))
+        let value: number | undefined
+        try {
+          value = await store.increment(state.key, field, by, write)
+        } catch (error) {
+          throw fault('increment', error)
+        }
         if (value !== undefined) {
           state.data[field] = value
           stored(state, at, write.expiresAt)
@@ -193,26 +204,23 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
         await guarded('destroy', () => store.destroy(state.key!))
         audit.emit({ type: 'destroyed', address: state.client.address }, state.id)
       }
-      Object.assign(state, freshState(state.client), { clearCookie: true })
+      Object.assign(state, freshState(state.client, false), { clearCookie: true })
     },
   }
 
   /**
    * A read-only request's session: the handler sees the data and the would-be results of its
-   * calls, and nothing reaches the store; its commit writes nothing (see `commitUnlessDetached`).
+   * calls, and nothing reaches the store; its commit writes nothing (`commit` skips a read-only state).
    */
   const readOnlyEngine: SessionEngine = {
     newId: engine.newId,
     increment: async (state, field, by) => addToField(state.data, field, by),
     regenerate: async () => {},
-    destroy: async (state) => void Object.assign(state, freshState(state.client)),
+    destroy: async (state) => void Object.assign(state, freshState(state.client, true)),
     csrfToken: async (state) => tokenOf(state),
     // A read-only request sees the messages and leaves them for the next one.
     takeFlash: async ({ flash = {} }, names) => (names ? Object.fromEntries(names.filter((name) => Object.hasOwn(flash, name)).map((name) => [name, flash[name]!])) : { ...flash }),
   }
-  const detached = new WeakSet<Session<any, any>>()
-  /** Sessions this manager loaded: another session plugin's session on the same route is not ours to commit. */
-  const issued = new WeakSet<Session<any, any>>()
 
   /** Adopts the session `value` names into `state`. @returns `bad` for a forged or malformed cookie. */
   const adopt = async (state: SessionState, value: unknown): Promise<'adopted' | 'bad' | 'dead'> => {
@@ -220,7 +228,12 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     if (!verified || !isWellFormedId(verified.value)) return 'bad'
     const at = now()
     const key = storeKey(verified.value)
-    const record = await guarded('read', () => store.get(key, at))
+    let record: SessionRecord | undefined
+    try {
+      record = await store.get(key, at)
+    } catch (error) {
+      throw fault('read', error)
+    }
     // The store applies expiresAt; timeouts are checked again in case they were shortened since.
     const remembered = record?.remembered === true
     const recordDeadline = record && Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt, remembered))
@@ -253,10 +266,8 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
   }
 
   const load = async <T extends JsonShape<T>>(cookie: unknown, client: ClientInfo = {}, { readOnly = false }: LoadOptions = {}) => {
-    const state = freshState(client)
+    const state = freshState(client, readOnly)
     const session = new Session<T>(state, readOnly ? readOnlyEngine : engine)
-    issued.add(session)
-    if (readOnly) detached.add(session)
     // One candidate is a string (no array on the hot path); several an array, tried in order.
     const several = Array.isArray(cookie) ? cookie : undefined
     const count = several ? Math.min(several.length, MAX_COOKIE_CANDIDATES) : cookie === undefined || cookie === '' ? 0 : 1
@@ -290,9 +301,10 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     stored(state, at, expiresAt)
   }
 
+  /** HEAD and OPTIONS sessions never write, whatever their handler did; nor does another manager's session. */
   const commit = async (session: Session<any, any>): Promise<CookieWrite | undefined> => {
     const state = stateOf(session)
-    if (!state) return undefined
+    if (!state || state.owner !== owner || state.readOnly) return undefined
     state.committed = true // from here on a change could not be saved: the session refuses it
     settleChanges(state)
     const at = now()
@@ -320,9 +332,5 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     return state.clearCookie ? { value: '', maxAge: 0 } : undefined
   }
 
-  /** HEAD and OPTIONS sessions never write, whatever their handler did; nor does another manager's session. */
-  const commitUnlessDetached = (session: Session<any, any>) =>
-    detached.has(session) || !issued.has(session) ? Promise.resolve(undefined) : commit(session)
-
-  return { load, commit: commitUnlessDetached }
+  return { load, commit }
 }

@@ -145,8 +145,7 @@ function sessionPlugin<T extends JsonShape<T>, F extends JsonShape<F> = FlashMes
     .onAfterHandle({ as: 'global' }, async ({ session, set, request }) => {
       // A parent's beforeHandle may answer before resolve ran: then there is nothing to commit.
       if (!session) return
-      const { https, secureCookie, name } = cookieFor(request)
-      if (secure === true && !https) {
+      if (secure === true && !isHttps(request, server, trustProxy)) {
         // A Secure cookie never travels over plain http unless `secure: 'force'` says so; nor is a
         // session stored that no cookie could ever name.
         if (!warnedInsecure) logger.warn('session: secure cookie withheld on a plain http request')
@@ -155,6 +154,7 @@ function sessionPlugin<T extends JsonShape<T>, F extends JsonShape<F> = FlashMes
       }
       const write = await manager.commit(session)
       if (!write) return
+      const { secureCookie, name } = cookieFor(request)
       set.headers['cache-control'] = 'no-store'
       // Into the cookie jar's own store (what `cookie[name].set()` writes to), so that cookies the
       // app sets through the jar and ours are serialised together.

@@ -60,6 +60,10 @@ export type SessionState = {
   rememberedChanged: boolean
   /** The flash messages stored when the request began and not taken yet, by name. */
   flash: SessionData | undefined
+  /** The manager that made this state: only it commits the session. */
+  owner: object | undefined
+  /** A HEAD or OPTIONS request's session: its commit writes nothing. */
+  readOnly: boolean
 }
 
 /** The store operations a session performs at once. @internal */

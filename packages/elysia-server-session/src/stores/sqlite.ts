@@ -34,7 +34,8 @@ export type SqliteStoreOptions = {
   /**
    * Rows kept in process memory (a few hundred bytes each), so that returning visitors' reads cost no
    * SQL; checked against other processes' commits with `PRAGMA data_version`. 0 turns it off.
-   * @default 10000
+   * The cache keeps between half of this and all of it (two generations), so 20,000 holds 10,000
+   * returning visitors whole. @default 20000
    */
   cacheSize?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
@@ -69,7 +70,7 @@ const COLUMNS = 'data, created_at, last_seen_at, expires_at, renewed_at, subject
  */
 export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const { path, busyTimeoutMs = 5000, synchronous = 'NORMAL', pruneIntervalMs = 60_000 } = options
-  const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200, cacheSize = 10_000 } = options
+  const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200, cacheSize = 20_000 } = options
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const db = new Database(path, { create: true, strict: true })
   db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`)
