@@ -79,7 +79,6 @@ test('a version 3 database (before remember me) is migrated: its sessions stay, 
   const store = sqliteStore({ path, pruneIntervalMs: 0 })
   const db = new Database(path, { readonly: true })
   expect(db.query('PRAGMA user_version').get()).toEqual({ user_version: SCHEMA_VERSION })
-  expect(SCHEMA_VERSION).toBe(4)
   const got = await store.get(k, at + 1)
   expect(got?.data).toEqual({ views: 3 })
   expect(got?.remembered).toBeUndefined()
@@ -87,6 +86,46 @@ test('a version 3 database (before remember me) is migrated: its sessions stay, 
   await store.update(k, { set: {}, unset: [], remembered: true }, { now: at + 2, maxBytes: 1000 })
   expect((await store.get(k, at + 3))?.remembered).toBe(true)
   expect((await store.stats(at + 3)).remembered).toBe(1)
+  db.close()
+  await store.close()
+})
+
+test('a version 4 database (keyed WITHOUT ROWID) becomes a rowid table: records, pointers and subjects stay, and new rows append', async () => {
+  const path = dbPath()
+  const old = new Database(path)
+  old.run('PRAGMA journal_mode = WAL')
+  // Version 4 as it was made.
+  old.run(`CREATE TABLE sessions (key TEXT PRIMARY KEY, data TEXT NOT NULL, created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, renewed_at INTEGER NOT NULL DEFAULT 0, subject TEXT, user_agent TEXT, moved_to TEXT,
+    remembered INTEGER NOT NULL DEFAULT 0) STRICT, WITHOUT ROWID`)
+  old.run('CREATE INDEX sessions_by_expiry ON sessions (expires_at)')
+  old.run('CREATE INDEX sessions_by_subject ON sessions (subject) WHERE subject IS NOT NULL')
+  old.run('CREATE INDEX sessions_by_target ON sessions (moved_to) WHERE moved_to IS NOT NULL')
+  const at = 1_700_000_000_000
+  const [live, pointer, other] = [storeKey(generateId()), storeKey(generateId()), storeKey(generateId())]
+  const insert = old.prepare('INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+  insert.run(live, '{"views":3}', at, at, at + 3_600_000, at, 'ida', 'Firefox', null, 1)
+  insert.run(pointer, '{}', at, at, at + 30_000, at, null, null, live, 0)
+  insert.run(other, '{"views":1}', at, at, at + 3_600_000, at, null, null, null, 0)
+  old.run('PRAGMA user_version = 4')
+  old.close()
+
+  const store = sqliteStore({ path, pruneIntervalMs: 0 })
+  const db = new Database(path, { readonly: true })
+  expect(db.query('PRAGMA user_version').get()).toEqual({ user_version: SCHEMA_VERSION })
+  const { sql } = db.query<{ sql: string }, []>("SELECT sql FROM sqlite_schema WHERE name = 'sessions'").get()!
+  expect(sql).not.toContain('WITHOUT ROWID')
+  const indexes = db.query<{ name: string }, []>("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name").all()
+  expect(indexes.map((i) => i.name)).toEqual(['sessions_by_expiry', 'sessions_by_subject', 'sessions_by_target'])
+  expect(await store.get(live, at + 1)).toMatchObject({ data: { views: 3 }, subject: 'ida', userAgent: 'Firefox', remembered: true })
+  expect((await store.get(pointer, at + 1))?.movedTo).toBe(live)
+  expect(await store.increment(live, 'views', 1, { now: at + 2, maxBytes: 1000 })).toBe(4)
+  const fresh = storeKey(generateId())
+  await store.create(fresh, record({ views: 1 }, at, at + 3_600_000), 1000)
+  const ids = db.query<{ key: string; id: number }, []>('SELECT key, id FROM sessions ORDER BY id').all()
+  expect(ids.at(-1)?.key).toBe(fresh) // appended after the migrated rows
+  expect(await store.destroySubject('ida')).toBe(1)
+  expect(db.query('SELECT key FROM sessions ORDER BY id').all()).toEqual([{ key: other }, { key: fresh }])
   db.close()
   await store.close()
 })
