@@ -61,7 +61,7 @@ test('a full memory store evicts the least recently written records a 64th of ma
   await store.close()
 })
 
-test('by default the memory store keeps 100,000 records: 20,001 sessions never evict the first one', async () => {
+test('by default the memory store keeps 50,000 records: 20,001 sessions never evict the first one', async () => {
   // A default of 10,000 evicted returning visitors once a server held 10,000 sessions and a few
   // more: each then came back as a new visitor, and a new session evicted the next batch.
   const store = memoryStore({ pruneIntervalMs: 0 })
