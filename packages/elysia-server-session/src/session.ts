@@ -61,7 +61,7 @@ export type SessionState = {
   /** The flash messages stored when the request began and not taken yet, by name. */
   flash: SessionData | undefined
   /** The manager that made this state: only it commits the session. */
-  owner: object | undefined
+  owner: object
   /** A HEAD or OPTIONS request's session: its commit writes nothing. */
   readOnly: boolean
 }

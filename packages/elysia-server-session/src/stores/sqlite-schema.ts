@@ -29,7 +29,8 @@ const MIGRATIONS: readonly string[] = [
   // 5: a rowid table with the key in a unique index. A new session's row is appended at the end of
   // the table instead of inserted at a random place of it (the key is a hash), and only the much
   // smaller index takes the random insert: a new session's commit costs about 30 % less (15.5
-  // against 22 µs at 150,000 rows, 64 per transaction); reads and updates cost the same.
+  // against 22 µs at 150,000 rows, 64 per transaction). Reads and updates, which now go through the
+  // index and then the table, cost the same at 10,000 rows and 12 % more at 1,000,000.
   `CREATE TABLE sessions_v5 (
      id INTEGER PRIMARY KEY,
      key TEXT NOT NULL UNIQUE,
