@@ -29,6 +29,29 @@ test('the schema is created, versioned, and set up for concurrent processes', as
   db.close()
 })
 
+test('a new file has 1 KiB pages (cheaper writes and checkpoints); a file made with 4 KiB pages keeps them and works', async () => {
+  const path = dbPath()
+  await sqliteStore({ path, pruneIntervalMs: 0 }).close()
+  const made = new Database(path, { readonly: true })
+  expect(made.query('PRAGMA page_size').get()).toEqual({ page_size: 1024 })
+  made.close()
+
+  const older = dbPath()
+  const db = new Database(older)
+  db.run('PRAGMA page_size = 4096')
+  db.run('PRAGMA journal_mode = WAL')
+  db.run('CREATE TABLE other (x)')
+  db.close()
+  const store = sqliteStore({ path: older, pruneIntervalMs: 0 })
+  const k = storeKey(generateId())
+  await store.create(k, record({ views: 1 }), 1000)
+  expect(await store.increment(k, 'views', 1, { now: 1_700_000_000_001, maxBytes: 1000 })).toBe(2)
+  await store.close()
+  const reopened = new Database(older, { readonly: true })
+  expect(reopened.query('PRAGMA page_size').get()).toEqual({ page_size: 4096 })
+  reopened.close()
+})
+
 test('a database written by a newer schema is refused', () => {
   const path = dbPath()
   const db = new Database(path)
