@@ -6,12 +6,13 @@
  * (a read and an increment of a random record), `get` the read alone, `create` a new session's write
  * (the table grows by 350,000 rows over the run). Prints the rounds' µs per call, sorted.
  *
- * Settings (environment): STORE_CACHE=20000 (sqliteStore's cacheSize).
+ * Settings (environment): STORE_CACHE=20000 (sqliteStore's cacheSize), STORE_KEYS=hash (random keys,
+ * as the 43-character IDs of earlier versions give; by default the library's `storeKey(generateId())`).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { memoryStore, sqliteStore } from 'elysia-server-session'
+import { generateId, memoryStore, sqliteStore, storeKey } from 'elysia-server-session'
 
 const [kind = 'sqlite', operation = 'visit'] = process.argv.slice(2)
 if (!['sqlite', 'memory'].includes(kind) || !['create', 'get', 'visit'].includes(operation)) {
@@ -33,7 +34,8 @@ const create = (key: string) => {
   const at = Date.now()
   return store.create(key, { data: { views: 1 }, createdAt: at, lastSeenAt: at, expiresAt: at + DAY, renewedAt: at, userAgent }, 4096)
 }
-const newKey = () => Bun.SHA256.hash(crypto.randomUUID(), 'base64url') as string
+// The keys the session layer makes (`STORE_KEYS=hash`: a bare SHA-256, as before IDs led with their time).
+const newKey = process.env.STORE_KEYS === 'hash' ? () => Bun.SHA256.hash(crypto.randomUUID(), 'base64url') as string : () => storeKey(generateId())
 const keys = Array.from({ length: 10_000 }, newKey)
 for (let i = 0; i < keys.length; i += WAVE) await Promise.all(keys.slice(i, i + WAVE).map(create))
 

@@ -65,7 +65,7 @@ describe('session plugin over real SQLite files', () => {
     // Cookie-safe as it is (RFC 6265 cookie-octets): no escapes to write or to decode.
     expect(encoded).toMatch(/^[A-Za-z0-9_\-.+/]+$/)
     const [id, signature] = encoded.split('.') as [string, string]
-    expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(id).toMatch(/^[0-9a-z]{9}[A-Za-z0-9_-]{43}$/)
     expect(signature).toBe(createHmac('sha256', SECRET).update(id).digest('base64').replace(/=+$/, ''))
     expect(attributes).toEqual(expect.arrayContaining(['Path=/', 'HttpOnly', 'SameSite=Lax', 'Max-Age=1800']))
     expect(attributes.some((a) => a.startsWith('Secure'))).toBe(false)

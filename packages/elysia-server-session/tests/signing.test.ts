@@ -31,24 +31,45 @@ describe('signing (cookie-signature format)', () => {
 })
 
 describe('ids', () => {
-  test('32 random bytes in base64url, never repeated', () => {
-    const ids = new Set(Array.from({ length: 1000 }, generateId))
+  test('a creation time in base36, then 32 random bytes in base64url, never repeated', () => {
+    const before = Date.now()
+    const ids = new Set(Array.from({ length: 1000 }, () => generateId()))
+    const after = Date.now()
     expect(ids.size).toBe(1000)
     for (const id of ids) {
       expect(isWellFormedId(id)).toBe(true)
-      expect(Buffer.from(id, 'base64url')).toHaveLength(32)
+      expect(id).toHaveLength(52)
+      const made = parseInt(id.slice(0, 9), 36)
+      expect(made).toBeGreaterThanOrEqual(before)
+      expect(made).toBeLessThanOrEqual(after)
+      expect(Buffer.from(id.slice(9), 'base64url')).toHaveLength(32)
     }
   })
 
-  test('only the exact shape is well formed', () => {
-    for (const bad of ['', 'short', generateId() + 'x', generateId().slice(1) + '=', "'; DROP TABLE--".padEnd(43)]) {
+  test('a later ID sorts after an earlier one, and so does its store key (an index appends it)', () => {
+    const at = Date.parse('2026-12-01T12:00:00Z')
+    const ids = [at, at + 1, at + 1000, at + 86_400_000 * 365 * 40].map((t) => generateId(t))
+    expect([...ids].sort()).toEqual(ids)
+    const keys = ids.map(storeKey)
+    expect([...keys].sort()).toEqual(keys)
+  })
+
+  test('only the exact shapes are well formed: ours, and the 43-character IDs of earlier versions', () => {
+    const legacy = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
+    expect(isWellFormedId(legacy)).toBe(true)
+    const id = generateId()
+    for (const bad of ['', 'short', id + 'x', id.slice(1), 'A' + id.slice(1), legacy + 'x', legacy.slice(1) + '=', "'; DROP TABLE--".padEnd(43), "'; DROP TABLE--".padEnd(52)]) {
       expect(isWellFormedId(bad)).toBe(false)
     }
   })
 
-  test('the store key is the SHA-256 of the ID, not the ID', () => {
+  test('the store key is the SHA-256 of the ID after its creation time, never the ID', () => {
     const id = generateId()
-    expect(storeKey(id)).toBe(new Bun.CryptoHasher('sha256').update(id).digest('base64url'))
-    expect(storeKey(id)).not.toContain(id)
+    const hash = new Bun.CryptoHasher('sha256').update(id).digest('base64url')
+    expect(storeKey(id)).toBe(id.slice(0, 9) + hash)
+    expect(storeKey(id)).not.toContain(id.slice(9))
+    // An earlier version's ID keeps its key: sessions stored before the upgrade still load.
+    const legacy = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
+    expect(storeKey(legacy)).toBe(new Bun.CryptoHasher('sha256').update(legacy).digest('base64url'))
   })
 })
