@@ -82,6 +82,16 @@ describe('session plugin over real SQLite files', () => {
     expect(await (await send('/inc', { headers: { cookie: `id=${value}` } })).text()).toBe('3')
   })
 
+  test('a session stored under an earlier version\'s 43-character ID opens and counts on', async () => {
+    const { send, store } = setup()
+    const legacy = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
+    const at = clock.now
+    await store.create(storeKey(legacy), { data: { views: 41 }, createdAt: at, lastSeenAt: at, expiresAt: at + 60_000, renewedAt: at }, 4096)
+    const response = await send('/inc', { headers: { cookie: `id=${sign(legacy, SECRET)}` } })
+    expect(await response.text()).toBe('42')
+    expect(await store.get(storeKey(legacy), at)).toMatchObject({ data: { views: 42 } })
+  })
+
   test('over https the cookie is Secure (secure: auto)', async () => {
     const { app } = setup()
     const response = await app.handle(new Request('https://localhost/inc'))
