@@ -10,7 +10,9 @@ import { addToField, applyChanges, decodeData, encodeData, startPruner, takeFiel
 export type MemoryStoreOptions = {
   /**
    * Most records kept; when full, the least recently written ones are evicted, a 64th of this
-   * many at a time. The default holds a busy development server's visitors (10,000 evicted
+   * many at a time. "Recently" within a quarter of this many writes: a record written again that
+   * soon keeps its place in the order, as if written when it last moved (a Map re-insert per
+   * write costs a returning visit more than the rest of the store's work). The default holds a busy development server's visitors (10,000 evicted
    * returning ones once that many were stored) and bounds what a flood of new visitors takes
    * (100,000 made the process 160 MB). @default 50000
    */
@@ -32,7 +34,7 @@ const moved = (at: number, expiresAt: number | undefined) => (expiresAt === unde
  * renamed with a grace window names its old key (`pointer`), where an entry with `movedTo` points
  * back at it: whatever deletes the record deletes that pointer with it.
  */
-type Entry = Omit<SessionRecord, 'data'> & { json: string; pointer?: string; decoded?: SessionData }
+type Entry = Omit<SessionRecord, 'data'> & { json: string; pointer?: string; decoded?: SessionData; moved: number }
 
 /**
  * @example
@@ -54,7 +56,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
   // Finding a Map's oldest entry costs JavaScriptCore a scan over the holes that earlier deletes
   // left at its front (about 9 µs per new session once full): one scan evicts a batch.
   const evictBatch = Math.ceil(maxRecords / 64)
-  const put = (key: string, entry: Entry) => {
+  // Fewer than `recent` entries were put after one that moved within the last `recent` moves, so
+  // at least 3/4 of a full store lies before it, more than the next `recent` moves can evict.
+  const recent = Math.floor(maxRecords / 4)
+  let moves = 0
+  /** Puts `entry` at `key` as the most recent write; `replacing` is the live entry it replaces, if any. */
+  const put = (key: string, entry: Entry, replacing?: Entry) => {
+    if (replacing !== undefined && moves - replacing.moved < recent) {
+      entry.moved = replacing.moved
+      if (entry !== replacing) entries.set(key, entry) // an existing key keeps its place
+      return
+    }
     entries.delete(key)
     if (entries.size >= maxRecords) {
       let evicted = 0
@@ -63,6 +75,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
         if (++evicted >= evictBatch) break
       }
     }
+    entry.moved = moves++
     entries.set(key, entry)
   }
   /** Runs `change` on the live record's decoded data and stores the result. */
@@ -72,7 +85,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
     if (!entry || !data) return undefined
     const [next, result] = change(entry, data)
     next.decoded = undefined // `data` was decoded for this change and may be what the caller gets back
-    put(key, next)
+    put(key, next, entry)
     return result
   }
   /** Deletes the record at `key` and the grace pointer to it, if any. */
@@ -99,7 +112,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
       return record
     },
     async create(key, { data, ...meta }: SessionRecord, maxBytes) {
-      put(key, { ...meta, json: encodeData(data, maxBytes) })
+      put(key, { ...meta, json: encodeData(data, maxBytes), moved: 0 })
     },
     async update(key, changes, { now: at, expiresAt, maxBytes }: WriteOptions) {
       return rewrite(key, at, (entry, data) => {
@@ -123,14 +136,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
         else data[field] = before
         throw error
       }
-      // In place: an entry is never handed out, and put() re-inserts it as the most recent write.
+      // In place: an entry is never handed out, and put() makes it the most recent write.
       entry.json = json
       entry.decoded = data
       if (expiresAt !== undefined) {
         entry.lastSeenAt = at
         entry.expiresAt = expiresAt
       }
-      put(key, entry)
+      put(key, entry, entry)
       return value
     },
     async take(key, fields, { now: at, expiresAt, maxBytes }: WriteOptions) {
@@ -141,7 +154,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
     },
     async touch(key, at, expiresAt) {
       const entry = live(key, at)
-      if (entry) put(key, { ...entry, lastSeenAt: at, expiresAt })
+      if (entry) put(key, { ...entry, lastSeenAt: at, expiresAt }, entry)
       return entry !== undefined
     },
     async rename(fromKey, toKey, at, graceUntil = at, userAgent) {
@@ -152,7 +165,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
       put(toKey, { ...entry, renewedAt: at, pointer: grace ? fromKey : undefined, userAgent: userAgent ?? entry.userAgent })
       if (grace) {
         const expiresAt = Math.min(graceUntil, entry.expiresAt)
-        put(fromKey, { json: '{}', createdAt: entry.createdAt, lastSeenAt: at, expiresAt, renewedAt: at, movedTo: toKey })
+        put(fromKey, { json: '{}', createdAt: entry.createdAt, lastSeenAt: at, expiresAt, renewedAt: at, movedTo: toKey, moved: 0 })
       }
       return true
     },

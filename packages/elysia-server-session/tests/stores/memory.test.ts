@@ -72,3 +72,26 @@ test('by default the memory store keeps 50,000 records: 20,001 sessions never ev
   expect((await store.stats(at)).live).toBe(20_001)
   await store.close()
 })
+
+test('a full memory store never evicts a record written within the last quarter of maxRecords writes', async () => {
+  // Writes soon after a record's last move keep its place (no Map re-insert per write): the bound
+  // that approximation keeps, over random creates and increments of a small store.
+  const store = memoryStore({ maxRecords: 64, pruneIntervalMs: 0 })
+  const at = 1_700_000_000_002
+  const written: string[] = [] // every write's key, in order
+  const keys: string[] = []
+  for (let i = 0; i < 5_000; i++) {
+    if (keys.length === 0 || Math.random() < 0.3) {
+      const k = key()
+      keys.push(k)
+      await store.create(k, record({ views: 1 }), 1000)
+      written.push(k)
+    } else {
+      const k = keys[Math.floor(Math.random() * keys.length)]!
+      if ((await store.increment(k, 'views', 1, { now: at, maxBytes: 1000 })) !== undefined) written.push(k)
+    }
+    for (const k of new Set(written.slice(-16))) expect(await store.get(k, at)).toBeDefined()
+  }
+  expect((await store.stats(at)).live).toBeLessThanOrEqual(64)
+  await store.close()
+})
