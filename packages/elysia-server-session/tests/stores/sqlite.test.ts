@@ -281,3 +281,24 @@ describe('the row cache', () => {
     db.close()
   })
 })
+
+test('a row destroyed and created again by another process is the one the next write changes', async () => {
+  // Writes name the cached row by its rowid: the re-created record has a new one, and the old
+  // rowid must not be written (nor the write reported as saved).
+  const path = dbPath()
+  const [a, b] = [sqliteStore({ path, pruneIntervalMs: 0 }), sqliteStore({ path, pruneIntervalMs: 0 })]
+  const at = 1_700_000_000_001
+  const write = { now: at, maxBytes: 1000 }
+  const k = storeKey(generateId())
+  await a.create(k, record({ views: 1 }), 1000)
+  expect(await a.increment(k, 'views', 1, write)).toBe(2) // cached in a, with its rowid
+  await b.destroy(k)
+  await b.create(k, record({ views: 100 }), 1000)
+  expect(await a.increment(k, 'views', 1, write)).toBe(101)
+  expect(await a.update(k, { set: { name: 'ada' }, unset: [] }, write)).toEqual({ views: 101, name: 'ada' })
+  expect(await a.touch(k, at + 1, at + 60_000)).toBe(true)
+  await Promise.all([a.close(), b.close()])
+  const db = new Database(path, { readonly: true })
+  expect(db.query('SELECT data, last_seen_at FROM sessions').all()).toEqual([{ data: '{"views":101,"name":"ada"}', last_seen_at: at + 1 }])
+  db.close()
+})
