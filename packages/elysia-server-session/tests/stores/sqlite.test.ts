@@ -302,3 +302,27 @@ test('a row destroyed and created again by another process is the one the next w
   expect(db.query('SELECT data, last_seen_at FROM sessions').all()).toEqual([{ data: '{"views":101,"name":"ada"}', last_seen_at: at + 1 }])
   db.close()
 })
+
+test('increments keep counting from what is stored: after an update, a take, a too-large write, and handed-out data', async () => {
+  const path = dbPath()
+  const store = sqliteStore({ path, pruneIntervalMs: 0 })
+  const k = storeKey(generateId())
+  const at = 1_700_000_000_001
+  const write = { now: at, maxBytes: 1000 }
+  await store.create(k, record({ views: 1 }), 1000)
+  expect(await store.increment(k, 'views', 1, write)).toBe(2)
+  await store.update(k, { set: { name: 'ada' }, unset: [] }, write)
+  expect(await store.increment(k, 'views', 1, write)).toBe(3)
+  expect(store.increment(k, 'x'.repeat(2000), 1, write)).rejects.toThrow()
+  expect(await store.increment(k, 'views', 1, write)).toBe(4)
+  const read = await store.get(k, at)
+  expect(read?.data).toEqual({ views: 4, name: 'ada' })
+  read!.data.views = 100 // the caller's copy, not the store's
+  expect(await store.increment(k, 'views', 1, write)).toBe(5)
+  expect(await store.take(k, ['name'], write)).toEqual({ name: 'ada' })
+  expect(await store.increment(k, 'views', 1, write)).toBe(6)
+  await store.close()
+  const db = new Database(path, { readonly: true })
+  expect(db.query('SELECT data FROM sessions').all()).toEqual([{ data: '{"views":6}' }])
+  db.close()
+})
