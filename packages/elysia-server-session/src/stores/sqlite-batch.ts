@@ -23,9 +23,14 @@ export type WriteBatcher = {
   close(): void
 }
 
+/** Thrown by a write that found the batch's own state inconsistent: the whole batch rolls back. */
+export class BatchFault extends Error {}
+
 export type BatchHooks = {
   /** Runs first inside every grouped transaction. */
   begin?: () => void
+  /** Runs last inside every grouped transaction, before it commits; a throw rolls the batch back. */
+  beforeCommit?: () => void
   /** Runs when a grouped transaction rolled back: nothing it wrote stands. */
   rolledBack?: () => void
   /** Told how each writing transaction ended: committed (no error) or the engine fault that rolled it back. */
@@ -42,10 +47,11 @@ export function createWriteBatcher(db: Database, hooks: BatchHooks = {}): WriteB
       try {
         outcomes.push({ status: 'fulfilled', value: op.run() })
       } catch (error) {
-        if (error instanceof SQLiteError) throw error // an engine fault: roll the batch back
+        if (error instanceof SQLiteError || error instanceof BatchFault) throw error // roll the batch back
         outcomes.push({ status: 'rejected', reason: error })
       }
     }
+    hooks.beforeCommit?.()
   })
   const flush = () => {
     const batch = queue

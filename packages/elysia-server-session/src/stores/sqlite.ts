@@ -11,6 +11,7 @@ import type { SessionData, SessionRecord, SessionSummary } from '../store'
 import type { FullSessionStore } from '../capabilities'
 import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData, startPruner, takeFields } from './records'
 import { createWriteBatcher } from './sqlite-batch'
+import { createRowWrites } from './sqlite-row-writes'
 import { createRowCache } from './sqlite-cache'
 import { startCheckpointer } from './sqlite-checkpointer'
 import { createWriteHealth } from './sqlite-health'
@@ -115,7 +116,21 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const checkpointer =
     path !== ':memory:' && checkpointIntervalMs > 0 ? startCheckpointer(db, path, checkpointIntervalMs, warn) : undefined
   const cache = createRowCache<Row>(db, cacheSize)
-  const batch = createWriteBatcher(db, { begin: cache.checkInTransaction, rolledBack: cache.clear, written: health.written })
+  // Data writes wait for the end of their batch (sqlite-row-writes.ts); everything else that
+  // touches the table writes them first (`flushed`).
+  const rowWrites = createRowWrites(db, () => cache.clear())
+  const batch = createWriteBatcher(db, {
+    begin: () => {
+      rowWrites.clear()
+      cache.checkInTransaction()
+    },
+    beforeCommit: rowWrites.flush,
+    rolledBack: () => {
+      rowWrites.clear()
+      cache.clear()
+    },
+    written: health.written,
+  })
   const { write, read: inReadBatch } = batch
   let closed = false
 
@@ -124,17 +139,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const insert = db.prepare(
     `INSERT INTO sessions (key, ${COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)`
   )
-  // Writes come in two forms, [moving the deadline, keeping it]: keeping it leaves the expiry
-  // index alone, which halves the pages a write dirties. The caller has read the row in the
-  // same transaction (from the cache or the table), so its rowid names it: 1.2 µs less per
-  // returning visit than finding it by key again (6.1 against 4.9 µs per update, 10,000 rows, 64 per
-  // transaction). The key is checked too, in the row itself: a row that is not the one read
-  // fails that write (`changedUnderUs`) instead of changing someone else's record.
-  const writeData = [
-    db.prepare('UPDATE sessions SET data = ?2, subject = ?5, remembered = ?6, last_seen_at = ?3, expires_at = ?4 WHERE id = ?1 AND key = ?7'),
-    db.prepare('UPDATE sessions SET data = ?2, subject = ?5, remembered = ?6 WHERE id = ?1 AND key = ?7'),
-  ]
-  const form = (expiresAt: number | undefined) => (expiresAt === undefined ? 1 : 0)
+  // By rowid, the key checked in the row, as the held data writes (sqlite-row-writes.ts).
   const touchRow = db.prepare('UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE id = ?1 AND key = ?4')
   /** Asserts that a write by rowid found its row; if not, the cache is dropped and the write fails. */
   const changedUnderUs = (changes: number) => {
@@ -142,6 +147,11 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     cache.clear()
     throw new Error('session store: the row read for this write is no longer there; the cache is dropped')
   }
+  /** A write batch step that reads or writes the table beyond the cache: held rows go first. */
+  const flushed = <T>(run: () => T) => write(() => {
+    rowWrites.flush()
+    return run()
+  })
   // Writes name live records only: a rename's leftover pointer (moved_to) is never written through.
   const renameLive = db.prepare<Row, [string, number, string, string | null]>(
     `UPDATE sessions SET key = ?3, renewed_at = ?2, user_agent = coalesce(?4, user_agent) WHERE key = ?1 AND expires_at > ?2 AND moved_to IS NULL RETURNING ${SELECTED}`
@@ -176,6 +186,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const rowAt = (key: string): Row | undefined => {
     let row = cache.get(key)
     if (row === undefined) {
+      rowWrites.flush() // no-op outside a write batch, where nothing is held
       row = selectRow.get(key) ?? undefined
       if (row && row.moved_to === null) cache.set(key, row)
     }
@@ -206,7 +217,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     const found = read(key, at)
     return found && found[2] === undefined ? found : undefined
   }
-  /** Writes `data` (and the deadline, when given) to a row read in this transaction. */
+  /** Sets `data` (and the deadline, when given) on a row read in this transaction, written at its commit. */
   const writeRow = (
     key: string,
     row: Row,
@@ -217,9 +228,8 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     expiresAt: number | undefined,
     maxBytes: number
   ) => {
-    const json = encodeData(data, maxBytes)
-    changedUnderUs(writeData[form(expiresAt)]!.run(row.id, json, at, expiresAt ?? null, subject, remembered, key).changes)
-    row.data = json
+    row.data = encodeData(data, maxBytes) // first: a write too large changes nothing
+    rowWrites.hold(row, key, expiresAt !== undefined)
     row.subject = subject
     row.remembered = remembered
     if (expiresAt !== undefined) {
@@ -250,7 +260,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     async create(key, record, maxBytes) {
       const json = encodeData(record.data, maxBytes)
       const { createdAt, lastSeenAt, expiresAt, renewedAt, subject = null, userAgent = null, remembered = false } = record
-      return write(() => {
+      return flushed(() => {
         // Not cached yet: a row earns its place by being read back (most cookieless traffic never
         // returns), so a flood of new visitors cannot push returning ones out.
         insert.run(key, json, createdAt, lastSeenAt, expiresAt, renewedAt, subject, userAgent, remembered ? 1 : 0)
@@ -289,7 +299,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
       })
     },
     touch(key, at, expiresAt) {
-      return write(() => {
+      return flushed(() => {
         const found = readLive(key, at)
         if (!found) return false
         changedUnderUs(touchRow.run(found[0].id, at, expiresAt, key).changes)
@@ -299,7 +309,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
       })
     },
     rename(fromKey, toKey, at, graceUntil = at, userAgent) {
-      return write(() => {
+      return flushed(() => {
         const moved = renameLive.get(fromKey, at, toKey, userAgent ?? null)
         cache.delete(fromKey)
         if (!moved) return false
@@ -310,7 +320,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
       })
     },
     destroy(key) {
-      return write(() => {
+      return flushed(() => {
         removePointers.run(key)
         remove.run(key)
         cache.delete(key)
@@ -329,20 +339,20 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
       ))
     },
     destroySubject(subject) {
-      return write(() => {
+      return flushed(() => {
         cache.clear()
         removeSubjectPointers.run(subject)
         return removeSubject.run(subject).changes
       })
     },
     destroyAll() {
-      return write(() => {
+      return flushed(() => {
         cache.clear()
         return removeAll.run().changes
       })
     },
     prune(at, limit) {
-      return write(() => {
+      return flushed(() => {
         const deleted = pruneExpired.run(at, limit).changes
         if (deleted > 0) cache.clear()
         return deleted

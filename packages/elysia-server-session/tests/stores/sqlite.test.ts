@@ -326,3 +326,48 @@ test('increments keep counting from what is stored: after an update, a take, a t
   expect(db.query('SELECT data FROM sessions').all()).toEqual([{ data: '{"views":6}' }])
   db.close()
 })
+
+describe('writes of one batch, held until its commit', () => {
+  const at = 1_700_000_000_001
+  const write = { now: at, maxBytes: 1000 }
+
+  test('parallel increments of one session each get their own count, and the last one is stored', async () => {
+    const path = dbPath()
+    const store = sqliteStore({ path, pruneIntervalMs: 0 })
+    const k = storeKey(generateId())
+    await store.create(k, record({ views: 1 }), 1000)
+    await store.get(k, at) // cached: the batch below finds the row in memory
+    const counts = await Promise.all(Array.from({ length: 64 }, () => store.increment(k, 'views', 1, write)))
+    expect(counts.sort((a, b) => a! - b!)).toEqual(Array.from({ length: 64 }, (_, i) => i + 2))
+    const other = sqliteStore({ path, pruneIntervalMs: 0 })
+    expect((await other.get(k, at))?.data).toEqual({ views: 65 })
+    await Promise.all([store.close(), other.close()])
+  })
+
+  test('a rename, a destroy or a read of the table in the same batch sees the writes before it', async () => {
+    const path = dbPath()
+    // A 2-row cache: the misses of x and y push `evicted` out between its two increments.
+    const store = sqliteStore({ path, pruneIntervalMs: 0, cacheSize: 2 })
+    const [renamed, destroyed, evicted, x, y, moved] = Array.from({ length: 6 }, () => storeKey(generateId())) as [string, string, string, string, string, string]
+    for (const k of [renamed, destroyed, evicted, x, y]) await store.create(k, record({ views: 1 }), 1000)
+    // One batch: all of these are queued in the same turn of the event loop.
+    const results = await Promise.all([
+      store.increment(renamed, 'views', 1, write),
+      store.rename(renamed, moved, at, at),
+      store.increment(destroyed, 'views', 1, write),
+      store.destroy(destroyed),
+      store.increment(evicted, 'views', 1, write),
+      store.increment(x, 'views', 1, write),
+      store.increment(y, 'views', 1, write),
+      store.increment(evicted, 'views', 5, write),
+      store.increment(evicted, 'x'.repeat(2000), 1, write).catch((error: unknown) => error),
+    ])
+    expect(results.slice(0, 8)).toEqual([2, true, 2, undefined, 2, 2, 2, 7])
+    expect(results[8]).toBeInstanceOf(Error)
+    await store.close()
+    const db = new Database(path, { readonly: true })
+    const rows = Object.fromEntries((db.query('SELECT key, data FROM sessions').all() as { key: string; data: string }[]).map((r) => [r.key, r.data]))
+    db.close()
+    expect(rows).toEqual({ [moved]: '{"views":2}', [evicted]: '{"views":7}', [x]: '{"views":2}', [y]: '{"views":2}' })
+  })
+})
