@@ -12,9 +12,9 @@ export type MemoryStoreOptions = {
    * Most records kept; when full, the least recently written ones are evicted, a 64th of this
    * many at a time. "Recently" within a quarter of this many writes: a record written again that
    * soon keeps its place in the order, as if written when it last moved (a Map re-insert per
-   * write costs a returning visit more than the rest of the store's work). The default holds a busy development server's visitors (10,000 evicted
-   * returning ones once that many were stored) and bounds what a flood of new visitors takes
-   * (100,000 made the process 160 MB). @default 50000
+   * write costs a returning visit more than the rest of the store's work). The default holds a
+   * busy development server's visitors (10,000 evicted returning ones once that many were stored)
+   * and bounds what a flood of new visitors takes (100,000 made the process 160 MB). @default 50000
    */
   maxRecords?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */

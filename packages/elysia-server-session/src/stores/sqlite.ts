@@ -139,14 +139,6 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const insert = db.prepare(
     `INSERT INTO sessions (key, ${COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)`
   )
-  // By rowid, the key checked in the row, as the held data writes (sqlite-row-writes.ts).
-  const touchRow = db.prepare('UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE id = ?1 AND key = ?4')
-  /** Asserts that a write by rowid found its row; if not, the cache is dropped and the write fails. */
-  const changedUnderUs = (changes: number) => {
-    if (changes === 1) return
-    cache.clear()
-    throw new Error('session store: the row read for this write is no longer there; the cache is dropped')
-  }
   /** A write batch step that reads or writes the table beyond the cache: held rows go first. */
   const flushed = <T>(run: () => T) => write(() => {
     rowWrites.flush()
@@ -299,12 +291,13 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
       })
     },
     touch(key, at, expiresAt) {
-      return flushed(() => {
+      return write(() => {
         const found = readLive(key, at)
         if (!found) return false
-        changedUnderUs(touchRow.run(found[0].id, at, expiresAt, key).changes)
+        // A held write that moves the deadline (its data as it stands): touch is one.
         found[0].last_seen_at = at
         found[0].expires_at = expiresAt
+        rowWrites.hold(found[0], key, true)
         return true
       })
     },
