@@ -15,6 +15,7 @@ import { BatchFault } from './sqlite-batch'
 
 /** The columns a data write sets, as the row cache holds them. */
 export type WrittenRow = {
+  /** The rowid: a row read in this transaction is written by it, skipping a descent of the key index. */
   id: number
   data: string
   last_seen_at: number
@@ -35,7 +36,8 @@ export type RowWrites = {
   clear(): void
 }
 
-export function createRowWrites(db: Database, onMissing: () => void): RowWrites {
+/** A `BatchFault` rolls the batch back, and the store drops its cache with it (its `rolledBack` hook). */
+export function createRowWrites(db: Database): RowWrites {
   // [moving the deadline, keeping it]: keeping it leaves the expiry index alone, which halves the
   // pages a write dirties. By rowid: 4.9 µs per update against 6.1 by key (10,000 rows, 64 per transaction).
   const statements = [
@@ -69,10 +71,7 @@ export function createRowWrites(db: Database, onMissing: () => void): RowWrites 
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i]!
         const { changes } = statements[moves[i] ? 0 : 1]!.run(row.id, row.data, row.last_seen_at, row.expires_at, row.subject, row.remembered, keys[i]!)
-        if (changes !== 1) {
-          onMissing()
-          throw new BatchFault('session store: the row read for this write is no longer there; the batch is rolled back')
-        }
+        if (changes !== 1) throw new BatchFault('session store: the row read for this write is no longer there; the batch is rolled back')
       }
       if (rows.length > 0) clear()
     },

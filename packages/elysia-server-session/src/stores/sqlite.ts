@@ -11,7 +11,7 @@ import type { SessionData, SessionRecord, SessionSummary } from '../store'
 import type { FullSessionStore } from '../capabilities'
 import { addToField, applyChanges, damagedRecordReporter, decodeData, encodeData, startPruner, takeFields } from './records'
 import { createWriteBatcher } from './sqlite-batch'
-import { createRowWrites } from './sqlite-row-writes'
+import { createRowWrites, type WrittenRow } from './sqlite-row-writes'
 import { createRowCache } from './sqlite-cache'
 import { startCheckpointer } from './sqlite-checkpointer'
 import { createWriteHealth } from './sqlite-health'
@@ -49,18 +49,12 @@ export type SqliteStoreOptions = {
   onPruned?: (count: number) => void
 }
 
-type Row = {
-  /** The rowid: writes to a row read in their transaction name it, skipping a descent of the key index. */
-  id: number
-  data: string
+/** A row as read (and cached): the columns a data write sets (`WrittenRow`) and the rest. */
+type Row = WrittenRow & {
   created_at: number
-  last_seen_at: number
-  expires_at: number
   renewed_at: number
-  subject: string | null
   user_agent: string | null
   moved_to: string | null
-  remembered: number
 }
 /** Below this much free space where the database lives, the store refuses to open: it could not keep a session. */
 const MIN_FREE_BYTES = 64 * 1024
@@ -118,7 +112,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const cache = createRowCache<Row>(db, cacheSize)
   // Data writes wait for the end of their batch (sqlite-row-writes.ts); everything else that
   // touches the table writes them first (`flushed`).
-  const rowWrites = createRowWrites(db, () => cache.clear())
+  const rowWrites = createRowWrites(db)
   const batch = createWriteBatcher(db, {
     begin: () => {
       rowWrites.clear()
