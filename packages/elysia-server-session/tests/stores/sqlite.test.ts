@@ -371,3 +371,37 @@ describe('writes of one batch, held until its commit', () => {
     expect(rows).toEqual({ [moved]: '{"views":2}', [evicted]: '{"views":7}', [x]: '{"views":2}', [y]: '{"views":2}' })
   })
 })
+
+test('under steady writes the log restarts once it holds walRestartBytes, long before the backstop at four times that', async () => {
+  const path = dbPath()
+  const restartBytes = 4 * 1024 * 1024
+  const store = sqliteStore({ path, pruneIntervalMs: 0, checkpointIntervalMs: 10, walRestartBytes: restartBytes })
+  const at = Date.now()
+  const keys = Array.from({ length: 1000 }, () => storeKey(generateId()))
+  await Promise.all(keys.map((key) => store.create(key, record({ views: 0 }, at), 4096)))
+  const write = { now: at, maxBytes: 4096 }
+  let largest = 0
+  let written = 0
+  const until = performance.now() + 1500
+  // Writes without a pause: the worker's checkpoints never catch up with the whole log.
+  while (performance.now() < until) {
+    const start = written % (keys.length - 64)
+    await Promise.all(keys.slice(start, start + 64).map((key) => store.increment(key, 'views', 1, write)))
+    written += 64
+    largest = Math.max(largest, statSync(`${path}-wal`).size)
+  }
+  const stored = await Promise.all(keys.map((key) => store.get(key, at)))
+  await store.close()
+  expect(stored.reduce((sum, found) => sum + (found!.data.views as number), 0)).toBe(written)
+  // Many times the restart size went through the log (a frame per write, at least), which never grew past twice that.
+  expect(written * 1024).toBeGreaterThan(8 * restartBytes)
+  expect(largest).toBeLessThan(2 * restartBytes)
+})
+
+test('a walRestartBytes that is no size is refused with its name, before the file is opened', () => {
+  for (const walRestartBytes of [0, -1, Number.NaN, Infinity]) {
+    const path = dbPath()
+    expect(() => sqliteStore({ path, walRestartBytes })).toThrow(/walRestartBytes. must be a positive number of bytes/)
+    expect(() => statSync(path)).toThrow()
+  }
+})
