@@ -4,7 +4,7 @@
  * route and texts, with sessions in a store and an exact count under parallel requests.
  */
 import { Elysia } from 'elysia'
-import { createServerMetrics, instrumentStore, requestObserver, type ServerMetrics } from './observability'
+import { createServerMetrics, requestObserver, type ServerMetrics } from './observability'
 import { createFaultReporter, faultCode, session, SessionStoreError, type SessionOptions, type FullSessionStore } from 'elysia-server-session'
 
 export type CounterData = { views: number }
@@ -54,7 +54,7 @@ export function createApp({ store, log = console, metrics, ...sessionOptions }: 
       })
       .use(
         session<CounterData>({
-          store: instrumentStore(store, observed.storeLatency),
+          store,
           logger: log,
           // A stored count that is not a positive whole number is no session, never a 500.
           validate: (data) => data.views === undefined || (Number.isSafeInteger(data.views) && (data.views as number) > 0),
@@ -62,6 +62,10 @@ export function createApp({ store, log = console, metrics, ...sessionOptions }: 
           onEvent: (event) => {
             observed.onEvent(event)
             sessionOptions.onEvent?.(event)
+          },
+          onStoreCall: (operation, seconds, failed) => {
+            observed.onStoreCall(operation, seconds)
+            sessionOptions.onStoreCall?.(operation, seconds, failed)
           },
         })
       )

@@ -5,7 +5,7 @@
  * listener of its own (`serveMetrics`), never on the public one.
  */
 import { Elysia, ElysiaCustomStatusResponse, StatusMap } from 'elysia'
-import type { FullSessionStore, SessionEvent } from 'elysia-server-session'
+import type { SessionEvent, StoreOperation } from 'elysia-server-session'
 import { Counter, Gauge, Histogram, renderMetrics } from './metrics'
 
 export type ServerMetrics = ReturnType<typeof createServerMetrics>
@@ -27,6 +27,7 @@ export function createServerMetrics(stored: () => Promise<number>) {
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
   )
   const eventSeries: Partial<Record<SessionEvent['type'], { value: number }>> = {}
+  const storeSeries: Partial<Record<StoreOperation, (seconds: number) => void>> = {}
   const records = new Gauge('sessions_stored', `Session records stored and not expired, counted every ${STORED_REFRESH_MS / 1000} s`)
   let counting: Promise<void> | undefined
   const refreshStored = () =>
@@ -39,6 +40,8 @@ export function createServerMetrics(stored: () => Promise<number>) {
     pruned,
     storeLatency,
     onEvent: (event: SessionEvent) => void (eventSeries[event.type] ??= events.series({ type: event.type })).value++,
+    /** The session plugin's `onStoreCall`: each store call's latency, failures included. */
+    onStoreCall: (operation: StoreOperation, seconds: number) => (storeSeries[operation] ??= storeLatency.series({ operation }))(seconds),
     onPruned: (count: number) => pruned.inc({}, count),
     /** Counts the records stored now (joins a count already running). */
     refreshStored,
@@ -85,32 +88,6 @@ export function serveMetrics(metrics: ServerMetrics, options: { port: number; ho
         ? metricsResponse(metrics)
         : new Response('Not Found\n', { status: 404 }),
   })
-}
-
-const TIMED = ['get', 'create', 'update', 'increment', 'touch', 'rename', 'destroy', 'prune', 'ping'] as const
-
-/** The same store, each operation's latency observed (failures included). */
-export function instrumentStore<S extends FullSessionStore>(store: S, latency: Histogram): S {
-  const timed: Record<string, unknown> = Object.create(store)
-  for (const operation of TIMED) {
-    const original = store[operation].bind(store) as (...args: unknown[]) => Promise<unknown>
-    const observe = latency.series({ operation })
-    // The store's own promise is returned, observed on the side: no async wrapper per call.
-    timed[operation] = (a: unknown, b: unknown, c: unknown, d: unknown) => {
-      const started = performance.now()
-      const done = () => observe((performance.now() - started) / 1000)
-      let pending: Promise<unknown>
-      try {
-        pending = original(a, b, c, d)
-      } catch (error) {
-        done()
-        throw error
-      }
-      pending.then(done, done)
-      return pending
-    }
-  }
-  return timed as unknown as S
 }
 
 /** The status an answer goes out with, as a mapResponse hook sees it. */

@@ -4,7 +4,7 @@
  */
 export { session, type SessionPlugin, type SignedInSession } from './plugin'
 export type { SessionSchema, SchemaData, StandardSchemaV1, StandardSchemaResult, StandardSchemaOutput } from './schema'
-export type { SessionOptions, SessionLogger, SessionEvent } from './options'
+export type { SessionOptions, SessionLogger, SessionEvent, StoreOperation } from './options'
 export { FLOOD_DEFAULTS, type FloodOptions } from './flood'
 export { csrfDefaults, type CsrfOptions, type CsrfReason } from './csrf'
 export { Session, type NumericKeys } from './session'

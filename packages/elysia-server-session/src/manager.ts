@@ -11,7 +11,7 @@ import { createFaultReporter } from './faults'
 import { extractFlash, flashNames, FLASH_PREFIX } from './flash'
 import { generateId, isWellFormedId, storeKey } from './ids'
 import { createLifetimes } from './lifetimes'
-import type { ResolvedSessionOptions } from './options'
+import type { ResolvedSessionOptions, StoreOperation } from './options'
 import { foldMutations, Session, settleChanges, stateOf, type SessionEngine, type SessionState } from './session'
 import { sign, unsign } from './signing'
 import { addToField } from './stores/records'
@@ -43,7 +43,7 @@ export type SessionManager = {
 const isOwnError = (error: unknown) => error instanceof SessionTooLargeError || error instanceof SessionValueError
 
 export function createSessionManager(options: ResolvedSessionOptions): SessionManager {
-  const { store, secrets, now, idleMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, checkData } = options
+  const { store, secrets, now, idleMs, touchMs, graceMs, renewAfterMs, maxBytes, logger, checkData, onStoreCall } = options
   const audit = createAuditor(options)
   const faults = createFaultReporter({ logger })
 
@@ -52,15 +52,27 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     faults.report(operation, error)
     return new SessionStoreError(`session store ${operation} failed`, { cause: error })
   }
-  /**
-   * Runs a store call; a system fault (a rejection, or a store that throws instead of rejecting)
-   * is reported and becomes a 503. The hot calls (read, increment) inline the same try/await
-   * instead: a wrapper costs a closure and a promise per call.
-   */
-  const guarded = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
+  /** Tells `onStoreCall` (when given) how long a store call begun at `started` (`performance.now()`) took. */
+  const timed = (operation: StoreOperation, started: number, failed: boolean) => {
     try {
-      return await call()
+      onStoreCall!(operation, (performance.now() - started) / 1000, failed)
     } catch (error) {
+      logger.error(`session onStoreCall hook failed: ${String(error)}`)
+    }
+  }
+  /**
+   * Runs a store call, timed for `onStoreCall`; a system fault (a rejection, or a store that throws
+   * instead of rejecting) is reported and becomes a 503. The hot calls (get, increment) inline the
+   * same try/await instead: a wrapper costs a closure and a promise per call.
+   */
+  const guarded = async <T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> => {
+    const started = onStoreCall ? performance.now() : 0
+    try {
+      const result = await call()
+      if (onStoreCall) timed(operation, started, false)
+      return result
+    } catch (error) {
+      if (onStoreCall) timed(operation, started, true)
       throw fault(operation, error)
     }
   }
@@ -175,11 +187,14 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
         const at = now()
         const write = writeOptions(state, at)
         let value: number | undefined
+        const started = onStoreCall ? performance.now() : 0
         try {
           value = await store.increment(state.key, field, by, write)
         } catch (error) {
+          if (onStoreCall) timed('increment', started, true)
           throw fault('increment', error)
         }
+        if (onStoreCall) timed('increment', started, false)
         if (value !== undefined) {
           state.data[field] = value
           stored(state, at, write.expiresAt)
@@ -229,11 +244,14 @@ export function createSessionManager(options: ResolvedSessionOptions): SessionMa
     const at = now()
     const key = storeKey(verified.value)
     let record: SessionRecord | undefined
+    const started = onStoreCall ? performance.now() : 0
     try {
       record = await store.get(key, at)
     } catch (error) {
+      if (onStoreCall) timed('get', started, true)
       throw fault('read', error)
     }
+    if (onStoreCall) timed('get', started, false)
     // The store applies expiresAt; timeouts are checked again in case they were shortened since.
     const remembered = record?.remembered === true
     const recordDeadline = record && Math.min(record.expiresAt, deadline(record.createdAt, record.lastSeenAt, remembered))

@@ -65,6 +65,13 @@ export type SessionOptions = {
   /** Audit hook: created, renewed, destroyed, expired, invalid cookie, flood, csrf refusal. Must not throw. */
   onEvent?: (event: SessionEvent) => void
   /**
+   * Told how long each store call the session layer made took, in seconds, and whether it failed:
+   * a latency histogram without wrapping the store (a wrapper costs a closure and a promise per
+   * call). Must not throw.
+   * @example onStoreCall: (operation, seconds) => histogram.observe({ operation }, seconds)
+   */
+  onStoreCall?: (operation: StoreOperation, seconds: number, failed: boolean) => void
+  /**
    * Checks stored data on load; data it rejects is "no session" (a fresh one), never a 500.
    * @example validate: (data) => data.views === undefined || Number.isSafeInteger(data.views)
    */
@@ -119,7 +126,11 @@ export type SessionOptions = {
   logger?: SessionLogger
 }
 
-export type ResolvedSessionOptions = Required<Omit<SessionOptions, 'schema'>> & {
+/** The store calls `onStoreCall` times, by the store method's name. */
+export type StoreOperation = 'get' | 'create' | 'update' | 'increment' | 'take' | 'touch' | 'rename' | 'destroy'
+
+export type ResolvedSessionOptions = Required<Omit<SessionOptions, 'schema' | 'onStoreCall'>> & {
+  onStoreCall?: SessionOptions['onStoreCall']
   /** The schema (if any) and `validate` as one check on stored data. */
   checkData: DataCheck
   idleMs: number
