@@ -24,7 +24,10 @@ export type OwnNode = {
 export async function until(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (await Promise.resolve(condition()).catch(() => false)) return
+    if (await Promise.resolve(condition()).catch((error) => {
+      if (error instanceof SetupError) throw error
+      return false
+    })) return
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await Bun.sleep(50)
   }
@@ -151,9 +154,21 @@ export type OwnSentinels = {
 
 /** A primary, its replica, and three sentinels (quorum 2) watching them as `master`. */
 export async function startSentinels(options: { downAfterMs?: number; master?: string } = {}): Promise<OwnSentinels> {
+  try {
+    return await startSentinelsOnce(options)
+  } catch (error) {
+    // Setting up five redis-server processes on free ports can lose a port race (or a process):
+    // that is the machine's doing, not the code under test, so the setup is tried once more.
+    console.warn(`startSentinels: ${(error as Error).message}; starting a new group`)
+    return startSentinelsOnce(options)
+  }
+}
+
+async function startSentinelsOnce(options: { downAfterMs?: number; master?: string }): Promise<OwnSentinels> {
   const dir = mkdtempSync(join(tmpdir(), 'sessions-sentinel-'))
   const master = options.master ?? 'sessions'
   const sync = ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0']
+  const procs: Bun.Subprocess[] = []
   const primary = await startNode(dir, sync)
   const replica = await startNode(dir, [...sync, '--replicaof', '127.0.0.1', String(primary.port)])
   const sentinels: OwnNode[] = []
@@ -168,6 +183,7 @@ export async function startSentinels(options: { downAfterMs?: number; master?: s
     ].join('\n'))
     const proc = Bun.spawn(['redis-server', conf, '--sentinel'], { stdout: 'ignore', stderr: 'ignore' })
     sentinels.push(nodeOf(port, proc))
+    procs.push(proc)
   }
   const all = [primary, replica, ...sentinels]
   const dead = new Set<OwnNode>()
@@ -186,6 +202,8 @@ export async function startSentinels(options: { downAfterMs?: number; master?: s
     master,
     async healthy(timeoutMs = 30_000) {
       await until('sentinels that agree on a primary with a replica in sync', async () => {
+        const gone = sentinels.findIndex((_, i) => procs[i]!.exitCode !== null)
+        if (gone !== -1) throw new SetupError(`sentinel on port ${sentinels[gone]!.port} exited with code ${procs[gone]!.exitCode}`)
         for (const sentinel of sentinels) {
           const reply = await sentinel.send('SENTINEL', ['MASTER', master])
           const fields = new Map<string, string>()
@@ -201,6 +219,14 @@ export async function startSentinels(options: { downAfterMs?: number; master?: s
       rmSync(dir, { recursive: true, force: true })
     },
   }
-  await group.healthy()
+  try {
+    await group.healthy()
+  } catch (error) {
+    await group.stop()
+    throw error
+  }
   return group
 }
+
+/** A process of the setup died: waiting longer cannot help. */
+class SetupError extends Error {}
