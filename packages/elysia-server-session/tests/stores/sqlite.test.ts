@@ -265,6 +265,21 @@ describe('the row cache', () => {
     await store.close()
   })
 
+  test('a row read once waits on probation; read again it is kept, and rows read once never push it out', () => {
+    const db = new Database(':memory:')
+    const cache = createRowCache<number>(db, 4000)
+    cache.offer('a', 1)
+    expect(cache.get('a')).toBe(1) // the same request's write finds it
+    for (let i = 0; i < 2000; i++) cache.offer(`once${i}`, i)
+    expect(cache.get('a')).toBeUndefined() // probation is small
+    cache.offer('a', 2) // read from the table again: now kept
+    for (let i = 0; i < 10_000; i++) cache.offer(`flood${i}`, i) // more rows than the cache holds, each read once
+    expect(cache.get('a')).toBe(2)
+    expect(cache.get('flood9999')).toBe(9999) // still on probation
+    expect(cache.get('flood0')).toBeUndefined()
+    db.close()
+  })
+
   test('holds at most `capacity` rows, the newest ones: older generations are dropped whole', () => {
     const db = new Database(':memory:')
     const cache = createRowCache<number>(db, 4)
