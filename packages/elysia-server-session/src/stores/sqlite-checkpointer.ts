@@ -126,10 +126,11 @@ export function startCheckpointer(
     if (data === 'stopped') return stopped?.()
     if (data.checkpointed) {
       // The worker copies the bulk; the writer copies the rest only once the log is long.
-      if (data.checkpointed.log < restartFrames) return worker.postMessage('next')
-      try {
-        db.run('PRAGMA wal_checkpoint(PASSIVE)')
-      } catch {}
+      if (data.checkpointed.log >= restartFrames) {
+        try {
+          db.run('PRAGMA wal_checkpoint(PASSIVE)')
+        } catch {}
+      }
       return worker.postMessage('next')
     }
     const answer = answers.get(data.answer)
