@@ -34,7 +34,16 @@ export type LoggedColumns = {
  * logged as they are (no object per write): their columns change only in a write transaction,
  * and are logged before anything in it reads them from here.
  */
-export type LoggedRow = LoggedColumns & { id: number; loggedSeq?: number; loggedKey?: string }
+export type LoggedRow = LoggedColumns & {
+  id: number
+  loggedSeq?: number
+  loggedKey?: string
+  /**
+   * False when no write since the table's copy moved the deadline: folding it then leaves the expiry
+   * index alone, which halves the pages a fold dirties. Unknown (another process's entry): true.
+   */
+  deadlineMoved?: boolean
+}
 type Entry = LoggedRow & { loggedSeq: number; loggedKey: string }
 
 export type WriteLog = {
@@ -67,6 +76,7 @@ export function createWriteLog(db: Database, maxEntries: number): WriteLog {
   const applyEntry = db.prepare(
     'UPDATE sessions SET data = ?2, last_seen_at = ?3, expires_at = ?4, subject = ?5, remembered = ?6 WHERE id = ?1 AND key = ?7'
   )
+  const applyData = db.prepare('UPDATE sessions SET data = ?2, subject = ?3, remembered = ?4 WHERE id = ?1 AND key = ?5')
   const deleteThrough = db.prepare('DELETE FROM session_writes WHERE seq <= ?1')
   const entriesAfter = db.prepare<Entry, [number]>(
     'SELECT row_id AS id, seq AS loggedSeq, key AS loggedKey, data, last_seen_at, expires_at, subject, remembered FROM session_writes WHERE seq > ?1 ORDER BY seq'
@@ -106,7 +116,9 @@ export function createWriteLog(db: Database, maxEntries: number): WriteLog {
     lastSeq = entry.loggedSeq
   }
   const write = (entry: Entry) => {
-    applyEntry.run(entry.id, entry.data, entry.last_seen_at, entry.expires_at, entry.subject, entry.remembered, entry.loggedKey)
+    if (entry.deadlineMoved === false) applyData.run(entry.id, entry.data, entry.subject, entry.remembered, entry.loggedKey)
+    else applyEntry.run(entry.id, entry.data, entry.last_seen_at, entry.expires_at, entry.subject, entry.remembered, entry.loggedKey)
+    entry.deadlineMoved = false
   }
   /** Drops the entries before `seq` from memory (folded, by us or another process). */
   const dropBefore = (seq: number) => {
@@ -146,8 +158,10 @@ export function createWriteLog(db: Database, maxEntries: number): WriteLog {
       note(row as Entry)
     },
     overlay(row, key) {
+      row.deadlineMoved = false // as the table has it
       const entry = newest.get(row.id)
       if (entry === undefined || entry.loggedKey !== key || entry === row) return row
+      row.deadlineMoved = entry.deadlineMoved !== false
       row.data = entry.data
       row.last_seen_at = entry.last_seen_at
       row.expires_at = entry.expires_at

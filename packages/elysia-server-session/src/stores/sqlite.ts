@@ -261,6 +261,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     if (expiresAt !== undefined) {
       row.last_seen_at = at
       row.expires_at = expiresAt
+      row.deadlineMoved = true
     }
   }
 
@@ -331,6 +332,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
         // A held write that moves the deadline (its data as it stands): touch is one.
         found[0].last_seen_at = at
         found[0].expires_at = expiresAt
+        found[0].deadlineMoved = true
         rowWrites.hold(found[0], key)
         return true
       })

@@ -176,6 +176,20 @@ test('subjects bound and unbound by logged writes are what listSubject and destr
   await store.close()
 })
 
+test('a fold copies a moved deadline into the table, also for a row read again from the table since', async () => {
+  const path = dbPath()
+  const store = open(path, { writeLogEntries: 1, cacheSize: 0 })
+  const [k, other] = newKeys(2)
+  await store.create(k!, record({ views: 1 }, at, at + 1_000), 1000)
+  await store.create(other!, record({ views: 1 }, at, at + 1_000), 1000)
+  const deadline = () => peek<{ e: number }>(path, `SELECT expires_at AS e FROM sessions WHERE key = '${k}'`)[0]!.e
+  expect(await store.touch(k!, at + 10, at + 50_000)).toBe(true) // logged: the one entry the log keeps
+  expect(await store.increment(k!, 'views', 1, write)).toBe(2) // deadline kept; the touch's entry is folded
+  expect(await store.increment(other!, 'views', 1, write)).toBe(2) // and this one folds k's increment
+  expect(deadline()).toBe(at + 50_000)
+  await store.close()
+})
+
 test('a writeLogEntries that is not a whole number of 0 or more is refused with its name', () => {
   for (const writeLogEntries of [-1, 1.5, Number.NaN]) {
     expect(() => open(dbPath(), { writeLogEntries })).toThrow(/writeLogEntries/)
