@@ -35,8 +35,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 function storedViews(path: string): Map<string, number> {
   const db = new Database(path, { readonly: true })
-  // After a SIGKILL the newest writes are in the store's write log, which the view applies.
-  const rows = db.query("SELECT key, json_extract(data, '$.views') AS views FROM sessions_current").all() as { key: string; views: number }[]
+  const rows = db.query("SELECT key, json_extract(data, '$.views') AS views FROM sessions").all() as { key: string; views: number }[]
   db.close()
   return new Map(rows.map((row) => [row.key, row.views]))
 }

@@ -214,8 +214,7 @@ describe('session plugin over real SQLite files', () => {
     expect(first.headers.getSetCookie()[0]).toContain('Max-Age=600')
     const expiresAt = () => {
       const db = new Database(path, { readonly: true })
-      // The view applies the store's write log: the deadline the store holds now.
-      const row = db.query('SELECT expires_at AS e FROM sessions_current').get() as { e: number }
+      const row = db.query('SELECT expires_at AS e FROM sessions').get() as { e: number }
       db.close()
       return row.e
     }

@@ -23,6 +23,9 @@ export type WriteBatcher = {
   close(): void
 }
 
+/** Thrown by a write that found the batch's own state inconsistent: the whole batch rolls back. */
+export class BatchFault extends Error {}
+
 export type BatchHooks = {
   /** Runs first inside every grouped transaction. */
   begin?: () => void
@@ -44,7 +47,7 @@ export function createWriteBatcher(db: Database, hooks: BatchHooks = {}): WriteB
       try {
         outcomes.push({ status: 'fulfilled', value: op.run() })
       } catch (error) {
-        if (error instanceof SQLiteError) throw error // roll the batch back
+        if (error instanceof SQLiteError || error instanceof BatchFault) throw error // roll the batch back
         outcomes.push({ status: 'rejected', reason: error })
       }
     }

@@ -39,14 +39,13 @@ export type RowCache<Row> = {
 const PROBATION_ROWS = 512
 
 /**
- * @param onForeignCommit told when another connection committed (after the cache is dropped)
  * @param capacity most rows kept, about: two generations of half of it each. When the young one
  *   is full, the old one is dropped whole and the young one takes its place (a row read from the
  *   old one moves to the young one). Dropping a Map whole is O(1), where deleting a Map's oldest
  *   entry one by one costs tens of microseconds each in JavaScriptCore. Up to 1,024 rows read only
  *   once wait on probation besides. 0 caches nothing.
  */
-export function createRowCache<Row>(db: Database, capacity: number, onForeignCommit: () => void = () => {}): RowCache<Row> {
+export function createRowCache<Row>(db: Database, capacity: number): RowCache<Row> {
   const generation = Math.max(1, Math.ceil(capacity / 2))
   let young = new Map<string, Row>()
   let old = new Map<string, Row>()
@@ -91,7 +90,6 @@ export function createRowCache<Row>(db: Database, capacity: number, onForeignCom
     if (current !== version) {
       version = current
       clear()
-      onForeignCommit()
     }
   }
   return {
@@ -101,8 +99,7 @@ export function createRowCache<Row>(db: Database, capacity: number, onForeignCom
       checkedThisTurn = true
       setImmediate(endTurn)
     },
-    // Always, cache or not: the write log catches up on what other connections appended.
-    checkInTransaction: check,
+    checkInTransaction: () => capacity > 0 && check(),
     get(key) {
       const row = young.get(key)
       if (row !== undefined) return row

@@ -4,8 +4,6 @@
  * disk, a read-only file or a remounted volume, so a read proves nothing: readiness follows the
  * outcome of the latest grouped write and, when there was none lately, a probe that commits a
  * write changing nothing (`user_version` set to its own value: one page appended to the WAL).
- * A fault keeps the store unready for `freshMs` even when a later write commits: on a full disk
- * a write of a page or two can still find room where a new session's cannot.
  */
 import type { Database } from 'bun:sqlite'
 
@@ -23,7 +21,7 @@ export type WriteHealth = {
   written(error?: unknown): void
   /** Commits a write that changes nothing, waiting up to the full busy timeout; throws when it cannot. */
   probe(): void
-  /** Throws a write fault of the last `freshMs`, or the latest one unless a write committed since; probes at most once per `freshMs`. */
+  /** Throws the latest write fault, unless a write committed since; probes at most once per `freshMs`. */
   check(): void
 }
 
@@ -31,7 +29,6 @@ export type WriteHealth = {
 export function createWriteHealth(db: Database, options: WriteHealthOptions): WriteHealth {
   const { busyTimeoutMs, freshMs = 1000, probeBusyTimeoutMs = 250 } = options
   let last: { at: number; error?: unknown } | undefined
-  let lastFault: { at: number; error?: unknown } | undefined
   const readVersion = db.prepare<{ user_version: number }, []>('PRAGMA user_version')
   const rewrite = db.transaction((version: number) => db.run(`PRAGMA user_version = ${version}`))
   const probe = (timeoutMs: number) => {
@@ -40,20 +37,16 @@ export function createWriteHealth(db: Database, options: WriteHealthOptions): Wr
       rewrite.immediate(readVersion.get()!.user_version)
       last = { at: performance.now() }
     } catch (error) {
-      last = lastFault = { at: performance.now(), error }
+      last = { at: performance.now(), error }
       throw error
     } finally {
       if (timeoutMs !== busyTimeoutMs) db.run(`PRAGMA busy_timeout = ${busyTimeoutMs}`)
     }
   }
   return {
-    written(error) {
-      last = { at: performance.now(), error }
-      if (error !== undefined) lastFault = last
-    },
+    written: (error) => void (last = { at: performance.now(), error }),
     probe: () => probe(busyTimeoutMs),
     check() {
-      if (lastFault && performance.now() - lastFault.at < freshMs) throw lastFault.error
       if (!last || performance.now() - last.at >= freshMs) return probe(Math.min(busyTimeoutMs, probeBusyTimeoutMs))
       if (last.error !== undefined) throw last.error
     },

@@ -51,47 +51,6 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
    CREATE INDEX sessions_by_subject ON sessions (subject) WHERE subject IS NOT NULL;
    CREATE INDEX sessions_by_target ON sessions (moved_to) WHERE moved_to IS NOT NULL;`,
-  // 6: data writes are appended to a log and folded into the table later (sqlite-write-log.ts),
-  // which names a row by its rowid: AUTOINCREMENT, so that a deleted row's rowid never names
-  // another row (its logged writes must not apply to a row created after it). `sessions_current`
-  // is the table with each row's newest logged write applied: what to read from outside the
-  // store while it runs, or after a crash.
-  `CREATE TABLE sessions_v6 (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     key TEXT NOT NULL UNIQUE,
-     data TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     last_seen_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL,
-     renewed_at INTEGER NOT NULL DEFAULT 0,
-     subject TEXT,
-     user_agent TEXT,
-     moved_to TEXT,
-     remembered INTEGER NOT NULL DEFAULT 0
-   ) STRICT;
-   INSERT INTO sessions_v6 SELECT id, key, data, created_at, last_seen_at, expires_at, renewed_at, subject, user_agent, moved_to, remembered FROM sessions;
-   DROP TABLE sessions;
-   ALTER TABLE sessions_v6 RENAME TO sessions;
-   CREATE INDEX sessions_by_expiry ON sessions (expires_at);
-   CREATE INDEX sessions_by_subject ON sessions (subject) WHERE subject IS NOT NULL;
-   CREATE INDEX sessions_by_target ON sessions (moved_to) WHERE moved_to IS NOT NULL;
-   CREATE TABLE session_writes (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, so a reader knows what it has seen
-     row_id INTEGER NOT NULL,               -- sessions.id
-     key TEXT NOT NULL,                     -- sessions.key when written: a renamed or deleted row's writes do not apply
-     data TEXT NOT NULL,
-     last_seen_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL,
-     subject TEXT,
-     remembered INTEGER NOT NULL
-   ) STRICT;
-   CREATE VIEW sessions_current AS
-     SELECT s.id, s.key, coalesce(w.data, s.data) AS data, s.created_at, coalesce(w.last_seen_at, s.last_seen_at) AS last_seen_at,
-       coalesce(w.expires_at, s.expires_at) AS expires_at, s.renewed_at, iif(w.row_id IS NULL, s.subject, w.subject) AS subject,
-       s.user_agent, s.moved_to, coalesce(w.remembered, s.remembered) AS remembered
-     FROM sessions AS s LEFT JOIN (
-       SELECT row_id, key, data, last_seen_at, expires_at, subject, remembered, max(seq) FROM session_writes GROUP BY row_id
-     ) AS w ON w.row_id = s.id AND w.key = s.key;`,
 ]
 
 /** The schema version this program writes. */

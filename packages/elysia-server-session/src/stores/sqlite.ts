@@ -1,9 +1,8 @@
 /**
  * @module sqlite
  * The default store: one bun:sqlite file, WAL, a busy timeout, a versioned schema with an
- * indexed expiry column, prepared statements, grouped commits (`sqlite-batch.ts`), data writes
- * appended to a log and folded into the table later (`sqlite-write-log.ts`) and WAL checkpoints
- * on a worker thread (`sqlite-checkpointer.ts`).
+ * indexed expiry column, prepared statements, grouped commits (`sqlite-batch.ts`) and WAL
+ * checkpoints on a worker thread (`sqlite-checkpointer.ts`).
  */
 import { Database } from 'bun:sqlite'
 import { mkdirSync, statfsSync } from 'node:fs'
@@ -17,7 +16,6 @@ import { createRowCache } from './sqlite-cache'
 import { startCheckpointer } from './sqlite-checkpointer'
 import { createWriteHealth } from './sqlite-health'
 import { migrate } from './sqlite-schema'
-import { createWriteLog } from './sqlite-write-log'
 
 export type SqliteStoreOptions = {
   /** Database file; its folder is created. `':memory:'` works for tests. */
@@ -49,13 +47,6 @@ export type SqliteStoreOptions = {
    * first, so that visitors of a much larger store who come back rarely do not churn it. @default 20000
    */
   cacheSize?: number
-  /**
-   * Data writes kept in the write log before the oldest are folded into the table: the longer the
-   * log, the more of its entries a later write of the same session has made obsolete, so that
-   * folding them copies nothing (a few hundred bytes of memory each, for a session's newest write).
-   * @default 32768
-   */
-  writeLogEntries?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
   pruneIntervalMs?: number
   /** Records deleted per statement while sweeping. @default 500 */
@@ -102,12 +93,9 @@ const SELECTED = `id, ${COLUMNS}`
 export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   const { path, busyTimeoutMs = 5000, synchronous = 'NORMAL', pruneIntervalMs = 60_000 } = options
   const { pruneBatchSize = 500, now = Date.now, warn = console.warn, checkpointIntervalMs = 200, cacheSize = 20_000 } = options
-  const { walRestartBytes = 32 * 1024 * 1024, writeLogEntries = 32_768 } = options
+  const { walRestartBytes = 32 * 1024 * 1024 } = options
   if (!(walRestartBytes > 0 && walRestartBytes < Number.MAX_SAFE_INTEGER)) {
     throw new TypeError(`sqliteStore: \`walRestartBytes\` must be a positive number of bytes, not ${String(walRestartBytes)}`)
-  }
-  if (!(Number.isSafeInteger(writeLogEntries) && writeLogEntries >= 0)) {
-    throw new TypeError(`sqliteStore: \`writeLogEntries\` must be a whole number of entries, 0 or more, not ${String(writeLogEntries)}`)
   }
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const db = new Database(path, { create: true, strict: true })
@@ -133,25 +121,19 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
   }
   const checkpointer =
     path !== ':memory:' && checkpointIntervalMs > 0 ? startCheckpointer(db, path, { intervalMs: checkpointIntervalMs, restartBytes: walRestartBytes }, warn) : undefined
-  const log = createWriteLog(db, writeLogEntries) // read at the first grouped transaction
-  const cache = createRowCache<Row>(db, cacheSize, log.catchUp)
+  const cache = createRowCache<Row>(db, cacheSize)
   // Data writes wait for the end of their batch (sqlite-row-writes.ts); everything else that
-  // touches the table logs them first (`flushed`).
-  const rowWrites = createRowWrites(log)
+  // touches the table writes them first (`flushed`).
+  const rowWrites = createRowWrites(db)
   const batch = createWriteBatcher(db, {
     begin: () => {
       rowWrites.clear()
-      log.refresh()
       cache.checkInTransaction()
     },
-    beforeCommit: () => {
-      rowWrites.flush()
-      log.fold()
-    },
+    beforeCommit: rowWrites.flush,
     rolledBack: () => {
       rowWrites.clear()
       cache.clear()
-      log.invalidate()
     },
     written: health.written,
   })
@@ -183,25 +165,16 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     'DELETE FROM sessions WHERE moved_to IN (SELECT key FROM sessions WHERE subject = ?1)'
   )
   const removeAll = db.prepare('DELETE FROM sessions')
-  const removeLog = db.prepare('DELETE FROM session_writes')
   const selectSubject = db.prepare<Omit<Row, 'id'> & { key: string }, [string, number]>(
     `SELECT key, ${COLUMNS} FROM sessions WHERE subject = ?1 AND expires_at > ?2 AND moved_to IS NULL ORDER BY last_seen_at DESC`
   )
-  // A row with a live deadline in the write log is not expired: it goes once that write is folded.
   const pruneExpired = db.prepare(
-    `DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1
-       AND id NOT IN (SELECT row_id FROM session_writes WHERE expires_at > ?1) LIMIT ?2)`
+    'DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1 LIMIT ?2)'
   )
-  const subjectRows = db.prepare<{ id: number }, [string]>('SELECT id FROM sessions WHERE subject = ?1')
-  /** Settles the rows the subject's queries could get wrong from the table alone: theirs in the table or in the log. */
-  const settleSubject = (subject: string) => {
-    for (const { id } of subjectRows.all(subject)) log.settle(id)
-    log.settleWhere((columns) => columns.subject === subject)
-  }
   const userVersion = db.prepare('PRAGMA user_version')
   const COUNT_BY_EXPIRY =
     `SELECT count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL) AS live, count(*) FILTER (WHERE expires_at <= ?1) AS expired,
-       count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL AND remembered = 1) AS remembered FROM sessions_current`
+       count(*) FILTER (WHERE expires_at > ?1 AND moved_to IS NULL AND remembered = 1) AS remembered FROM sessions`
   type Counts = { live: number; expired: number; remembered: number }
   // A full scan: on the checkpoint worker's connection when there is one, off the event loop.
   const countByExpiry = (at: number): Promise<Counts> =>
@@ -213,7 +186,6 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     if (row === undefined) {
       rowWrites.flush() // no-op outside a write batch, where nothing is held
       row = selectRow.get(key) ?? undefined
-      if (row) log.overlay(row, key)
       if (row && row.moved_to === null) cache.offer(key, row)
     }
     return row
@@ -255,13 +227,12 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     maxBytes: number
   ) => {
     row.data = encodeData(data, maxBytes) // first: a write too large changes nothing
-    rowWrites.hold(row, key)
+    rowWrites.hold(row, key, expiresAt !== undefined)
     row.subject = subject
     row.remembered = remembered
     if (expiresAt !== undefined) {
       row.last_seen_at = at
       row.expires_at = expiresAt
-      row.deadlineMoved = true
     }
   }
 
@@ -332,16 +303,12 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
         // A held write that moves the deadline (its data as it stands): touch is one.
         found[0].last_seen_at = at
         found[0].expires_at = expiresAt
-        found[0].deadlineMoved = true
-        rowWrites.hold(found[0], key)
+        rowWrites.hold(found[0], key, true)
         return true
       })
     },
     rename(fromKey, toKey, at, graceUntil = at, userAgent) {
       return flushed(() => {
-        // The log names the row by its old key: its newest write goes into the table first.
-        const row = rowAt(fromKey)
-        if (row) log.settle(row.id)
         const moved = renameLive.get(fromKey, at, toKey, userAgent ?? null)
         cache.delete(fromKey)
         if (!moved) return false
@@ -359,10 +326,7 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
       })
     },
     listSubject(subject, at) {
-      return flushed(() => {
-        settleSubject(subject)
-        return selectSubject.all(subject, at)
-      }).then((rows) => rows.map(
+      return inReadBatch(() => selectSubject.all(subject, at).map(
         (row): SessionSummary => ({
           key: row.key,
           createdAt: row.created_at,
@@ -375,7 +339,6 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     },
     destroySubject(subject) {
       return flushed(() => {
-        settleSubject(subject)
         cache.clear()
         removeSubjectPointers.run(subject)
         return removeSubject.run(subject).changes
@@ -384,8 +347,6 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
     destroyAll() {
       return flushed(() => {
         cache.clear()
-        removeLog.run()
-        log.forget()
         return removeAll.run().changes
       })
     },
@@ -412,11 +373,6 @@ export function sqliteStore(options: SqliteStoreOptions): FullSessionStore {
       stopPruner()
       batch.close()
       closed = true
-      try {
-        log.foldAll() // so that the table alone holds everything once no store has the file open
-      } catch (error) {
-        warn(`session store: folding the write log at close failed (it stays, and is read at the next open): ${String(error)}`)
-      }
       await checkpointer?.stop()
       db.close(false)
     },
