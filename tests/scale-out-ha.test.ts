@@ -51,7 +51,7 @@ async function countsExactly({ servers, alternating }: Pair, label: string) {
   let started = performance.now()
   for (let views = 1; views <= N; views++) {
     const [status, body] = await text(await c.request('/'))
-    expect([status, countOf(body), views]).toEqual([200, views, views]) // a failure shows the answer's status
+    expect([status, countOf(body), views]).toEqual([200, views, views]) // a failure shows the answer's status and which request it was
   }
   const sequential = performance.now() - started
   started = performance.now()
