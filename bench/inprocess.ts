@@ -17,6 +17,7 @@
  *   INPROC_WARMUP=5000       requests of the unmeasured warm-up round
  *   INPROC_SERVERS=a,b       only these (elysia-bare, floor-memory, floor-sqlite, ours-memory, ours-sqlite)
  *   INPROC_SCENARIOS=a,b     only these (returning, new, hot)
+ *   INPROC_CACHE_ROWS=n      ours-sqlite's row cache (`cacheSize`; the library's default when unset, 0 turns it off)
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -35,6 +36,7 @@ const CFG = {
   concurrency: num('INPROC_CONCURRENCY', 64),
   sessions: num('INPROC_SESSIONS', 10_000),
   warmup: num('INPROC_WARMUP', 5_000),
+  cacheRows: env.INPROC_CACHE_ROWS ? Number(env.INPROC_CACHE_ROWS) : undefined,
 }
 const SECRET = 'bench-secret-0123456789-bench-secret-0123456789-bench'
 /** The binary's logger at its default level: no per-request debug line (its info lines are left out). */
@@ -66,7 +68,7 @@ const SERVERS: Server[] = [
     key: 'ours-sqlite',
     label: 'ours (SQLite)',
     open(dir) {
-      const store = sqliteStore({ path: join(dir, 'ours.db') })
+      const store = sqliteStore({ path: join(dir, 'ours.db'), ...(CFG.cacheRows !== undefined && { cacheSize: CFG.cacheRows }) })
       return { app: createApp({ store, secrets: [SECRET], log }), close: () => store.close() }
     },
   },

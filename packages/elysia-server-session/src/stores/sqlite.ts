@@ -40,8 +40,10 @@ export type SqliteStoreOptions = {
    */
   walRestartBytes?: number
   /**
-   * Rows kept in process memory (a few hundred bytes each), so that returning visitors' reads cost no
-   * SQL; checked against other processes' commits with `PRAGMA data_version`. 0 turns it off.
+   * Rows kept in process memory, so that returning visitors' reads cost no SQL; checked against
+   * other processes' commits with `PRAGMA data_version`. 0 turns it off. A row is about 300 bytes
+   * of live heap, and about 1.4 KB of the process's peak RSS under load (the heap grows with what
+   * it keeps): 10,000 cached rows are about 14 MB.
    * The cache keeps between half of this and all of it (two generations), so 20,000 holds 10,000
    * returning visitors whole. A row joins it on its second read from the table, not long after the
    * first, so that visitors of a much larger store who come back rarely do not churn it. @default 20000
