@@ -87,7 +87,7 @@ describe('the counter server over real HTTP', () => {
     for (const headers of <Record<string, string>[]>[{ 'sec-fetch-site': 'cross-site' }, { origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'same-site', origin: base }]) {
       const refused = await c.request('/logout', { method: 'POST', headers })
       expect(refused.status).toBe(403)
-      expect(await refused.text()).toBe('Cross-origin request refused')
+      expect(await refused.text()).toBe('Cross-origin request refused\n')
       expect(refused.headers.getSetCookie()).toEqual([])
       expect(refused.headers.get('clear-site-data')).toBeNull()
     }

@@ -81,7 +81,7 @@ describe('the compiled binary', () => {
       for (const headers of <Record<string, string>[]>[{ 'sec-fetch-site': 'cross-site', origin: 'http://evil.example' }, { origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
         const refused = await c.request('/logout', { method: 'POST', headers })
         expect(refused.status).toBe(403)
-        expect(await refused.text()).toBe('Cross-origin request refused')
+        expect(await refused.text()).toBe('Cross-origin request refused\n')
       }
       expect(await (await c.request('/')).text()).toBe('You visited this page 2 times')
       const loggedOut = await c.request('/logout', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin', origin: base } })

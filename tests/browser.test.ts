@@ -145,7 +145,7 @@ describe.skipIf(!haveChromium)('the view counter in Chromium', () => {
         const answered = victim.page.waitForResponse(target)
         await victim.page.goto(origin)
         const response = await answered
-        expect({ origin, status: response.status(), text: await response.text() }).toEqual({ origin, status: 403, text: 'Cross-origin request refused' })
+        expect({ origin, status: response.status(), text: await response.text() }).toEqual({ origin, status: 403, text: 'Cross-origin request refused\n' })
       }
       expect(await visit(victim.page)).toBe(times(2))
     } finally {

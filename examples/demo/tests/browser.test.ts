@@ -92,7 +92,7 @@ describe.skipIf(!haveChromium)('the demo in Chromium', () => {
       const answered = page.waitForResponse(target)
       await page.goto(`http://127.0.0.1:${attacker.port}/`)
       const response = await answered
-      expect([response.status(), await response.text()]).toEqual([403, 'Cross-origin request refused'])
+      expect([response.status(), await response.text()]).toEqual([403, 'Cross-origin request refused\n'])
       await page.goto(`${base}/account`)
       expect(await page.locator('h1').innerText()).toBe('Your account')
     } finally {

@@ -162,3 +162,22 @@ export class SessionRequiredError extends SessionError {
     super('no subject is bound to the session')
   }
 }
+
+/**
+ * A request the CSRF protection refused (403): `SESSION_CSRF_ORIGIN` for a cross-origin unsafe
+ * request, `SESSION_CSRF_TOKEN` for a missing or wrong token. The plugin answers with it before
+ * the handler runs; a handler never sees it thrown.
+ */
+export class SessionCsrfError extends SessionError {
+  static readonly code = 'SESSION_CSRF_ORIGIN'
+  override name = 'SessionCsrfError'
+  readonly code: 'SESSION_CSRF_ORIGIN' | 'SESSION_CSRF_TOKEN'
+  readonly status = 403
+  protected readonly publicMessage: string
+  constructor(refused: 'origin' | 'token' = 'origin') {
+    const message = refused === 'token' ? 'CSRF token missing or invalid' : 'Cross-origin request refused'
+    super(message)
+    this.code = refused === 'token' ? 'SESSION_CSRF_TOKEN' : SessionCsrfError.code
+    this.publicMessage = message
+  }
+}

@@ -15,7 +15,7 @@ import { Elysia } from 'elysia'
 import { eventEmitter } from './audit'
 import { createCsrfGuard, isCsrfToken, type CsrfReason } from './csrf'
 import { createSessionManager, MAX_COOKIE_CANDIDATES } from './manager'
-import { SessionError, SessionRequiredError } from './errors'
+import { SessionCsrfError, SessionError, SessionRequiredError } from './errors'
 import { resolveSessionOptions, type SessionOptions } from './options'
 import { acceptsJson, clientOf, forwardedHttps, isHttps, originOf, readCookies } from './request-info'
 import type { SchemaData, SessionSchema } from './schema'
@@ -90,11 +90,10 @@ function sessionPlugin<T extends JsonShape<T>, F extends JsonShape<F> = FlashMes
     return { https, secureCookie, name: secureCookie && hostPrefix ? `__Host-${cookieName}` : cookieName }
   }
 
-  /** The 403 for a refused request, after its audit event. */
+  /** The 403 for a refused request, after its audit event; in JSON for a client that accepts JSON, as every session error. */
   const refuse = (request: Request, reason: CsrfReason) => {
     emit({ type: 'csrf', reason, address: clientOf(request, server, trustProxy).address })
-    const body = reason === 'token' ? 'CSRF token missing or invalid' : 'Cross-origin request refused'
-    return new Response(body, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' } })
+    return new SessionCsrfError(reason === 'token' ? 'token' : 'origin').toResponse(acceptsJson(request) ? 'json' : 'text')
   }
   /** Token check of an unsafe request: the header or the `_csrf` form field. */
   const checkToken = ({ request, path, body, session }: { request: Request; path: string; body: unknown; session?: Session<T, F> }) => {

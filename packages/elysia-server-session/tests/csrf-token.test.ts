@@ -92,6 +92,16 @@ describe('session.csrfToken() in a form flow', () => {
     expect((await store.stats(clock.now)).live).toBe(0)
   })
 
+  test('a client that accepts JSON is refused in JSON, with a stable code', async () => {
+    const { send } = setup()
+    const browser = client(send)
+    await browser.request('/form')
+    const refused = await browser.request('/note', { method: 'POST', headers: { accept: 'application/json', 'x-csrf-token': 'wrong' } })
+    expect(refused.status).toBe(403)
+    expect(refused.headers.get('cache-control')).toBe('no-store')
+    expect(await refused.json()).toEqual({ error: 'SESSION_CSRF_TOKEN', message: REFUSED })
+  })
+
   test('missing, wrong, another session\'s, or sessionless tokens are refused with 403 and an audit event', async () => {
     const { send, events } = setup()
     const alice = client(send)
@@ -102,7 +112,7 @@ describe('session.csrfToken() in a form flow', () => {
     for (const fields of <Record<string, string>[]>[{}, { _csrf: '' }, { _csrf: bobToken }, { _csrf: aliceToken.slice(1) + 'A' }, { _csrf: 'é'.repeat(43) }]) {
       const response = await alice.request('/note', form({ ...fields, note: 'forged' }))
       expect(response.status).toBe(403)
-      expect(await response.text()).toBe(REFUSED)
+      expect(await response.text()).toBe(`${REFUSED}\n`)
     }
     expect(events.filter((e) => e.type === 'csrf' && e.reason === 'token')).toHaveLength(5)
     // No cookie at all: no session to bind a token to.
@@ -217,6 +227,6 @@ describe('over a real server', () => {
     const crossSite = { ...sameOrigin, 'sec-fetch-site': 'cross-site', origin: 'http://evil.example' }
     const refused = await browser.request('/note', { method: 'POST', headers: crossSite, body })
     expect(refused.status).toBe(403)
-    expect(await refused.text()).toBe('Cross-origin request refused')
+    expect(await refused.text()).toBe('Cross-origin request refused\n')
   })
 })

@@ -71,7 +71,7 @@ describe('origin check (Go 1.25 CrossOriginProtection model)', () => {
       const response = await send('/change', { method, headers })
       expect(response.status).toBe(status)
       if (status === 403) {
-        expect(await response.text()).toBe(CROSS)
+        expect(await response.text()).toBe(`${CROSS}\n`)
         expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8')
         expect(calls).toEqual([])
       }
@@ -91,6 +91,19 @@ describe('origin check (Go 1.25 CrossOriginProtection model)', () => {
     await browser.request('/change', { method: 'POST', headers: { origin: 'http://evil.example' } })
     expect(events.at(-1)).toMatchObject({ type: 'csrf', reason: 'origin' })
     expect(await (await browser.request('/')).text()).toBe('2')
+  })
+
+  test('a client that accepts JSON is refused in JSON, with a stable code; others get the text', async () => {
+    const { send } = setup()
+    const cross = { 'sec-fetch-site': 'cross-site' }
+    const json = await send('/change', { method: 'POST', headers: { ...cross, accept: 'application/json' } })
+    expect(json.status).toBe(403)
+    expect(json.headers.get('content-type')).toStartWith('application/json')
+    expect(json.headers.get('cache-control')).toBe('no-store')
+    expect(await json.json()).toEqual({ error: 'SESSION_CSRF_ORIGIN', message: CROSS })
+    // A browser's navigation accepts text/html (and */*): it keeps the text answer.
+    const page = await send('/change', { method: 'POST', headers: { ...cross, accept: 'text/html,application/json;q=0.9,*/*;q=0.8' } })
+    expect([page.status, page.headers.get('content-type'), await page.text()]).toEqual([403, 'text/plain; charset=utf-8', `${CROSS}\n`])
   })
 
   test('`csrf: false` turns the check off', async () => {

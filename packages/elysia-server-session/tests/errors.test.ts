@@ -5,7 +5,7 @@
 import { expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
 import * as index from '../src'
-import { memoryStore, session, SessionError, SessionStoreError, type SessionStore } from '../src'
+import { memoryStore, session, SessionCsrfError, SessionError, SessionStoreError, type SessionStore } from '../src'
 import { SECRET, handleWith } from './helpers'
 
 const errorClasses = Object.entries(index).filter(
@@ -14,7 +14,7 @@ const errorClasses = Object.entries(index).filter(
 
 test('every exported error is a SessionError with a distinct, stable code', () => {
   expect(errorClasses.map(([name]) => name).sort()).toEqual(
-    ['SessionCommittedError', 'SessionError', 'SessionOldIdError', 'SessionRequiredError', 'SessionStoreError', 'SessionTooLargeError', 'SessionValueError'].sort()
+    ['SessionCommittedError', 'SessionCsrfError', 'SessionError', 'SessionOldIdError', 'SessionRequiredError', 'SessionStoreError', 'SessionTooLargeError', 'SessionValueError'].sort()
   )
   const codes: string[] = []
   for (const [name, ErrorClass] of errorClasses) {
@@ -28,6 +28,7 @@ test('every exported error is a SessionError with a distinct, stable code', () =
   }
   // The store error's own codes, by the engine's fault.
   for (const fault of ['SQLITE_FULL', 'SQLITE_BUSY']) codes.push(new SessionStoreError('x', { cause: Object.assign(new Error(fault), { code: fault }) }).code)
+  codes.push(new SessionCsrfError('token').code)
   expect(codes).toEqual([...new Set(codes)])
   expect(codes).toContain('SESSION_STORE_UNAVAILABLE')
   expect(codes).toContain('SESSION_STORE_FULL')
