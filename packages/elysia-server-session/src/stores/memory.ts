@@ -12,9 +12,11 @@ export type MemoryStoreOptions = {
    * Most records kept; when full, the least recently written ones are evicted, a 64th of this
    * many at a time. "Recently" within a quarter of this many writes: a record written again that
    * soon keeps its place in the order, as if written when it last moved (a Map re-insert per
-   * write costs a returning visit more than the rest of the store's work). The default holds a
-   * busy development server's visitors (10,000 evicted returning ones once that many were stored)
-   * and bounds what a flood of new visitors takes (100,000 made the process 160 MB). @default 50000
+   * write costs a returning visit more than the rest of the store's work). From 2,048 records on,
+   * the store is several Maps of at least 1,024 (at most 64), each with its own share and order,
+   * so the order is by age within a record's Map. The default holds a busy development server's
+   * visitors (10,000 evicted returning ones once that many were stored) and bounds what a flood
+   * of new visitors takes (100,000 made the process 160 MB). @default 50000
    */
   maxRecords?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
@@ -27,6 +29,12 @@ export type MemoryStoreOptions = {
 
 /** The deadline fields a write sets: none when the caller keeps the deadline. */
 const moved = (at: number, expiresAt: number | undefined) => (expiresAt === undefined ? {} : { lastSeenAt: at, expiresAt })
+
+/** One of the store's Maps: Map order is write order, so re-inserting on each write makes its first key the least recent. */
+type Shard = { entries: Map<string, Entry>; moves: number }
+/** Records per Map of a large store (a smaller one keeps a single Map), and the most Maps. */
+const SHARD_RECORDS = 1024
+const MAX_SHARDS = 64
 
 /**
  * A stored record with its data as JSON text, so callers can never mutate what is stored (`decoded`
@@ -46,36 +54,51 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
   if (Bun.env.NODE_ENV === 'production') {
     warn('memory session store in production: sessions are lost on restart and not shared')
   }
-  // Map order is write order: re-inserting on each write makes the first key the least recent.
-  const entries = new Map<string, Entry>()
+  // Several Maps, each with its own write order and a share of maxRecords, instead of one: while
+  // the garbage collector marks concurrently, every write to a Map makes it scan that whole Map
+  // again, and a single one of 50,000 records under a flood of new visitors spent most of the
+  // core on that (GC cycles of 200-600 ms; 60 µs of CPU per new visitor against 23 on SQLite).
+  // A small store keeps one Map, so its eviction order is exact.
+  const shardCount = Math.max(1, Math.min(MAX_SHARDS, Math.floor(maxRecords / SHARD_RECORDS)))
+  const shards = Array.from({ length: shardCount }, (): Shard => ({ entries: new Map(), moves: 0 }))
+  const shardRecords = Math.floor(maxRecords / shardCount)
+  /** A key's Map: by its last characters, random in the keys the session layer makes. */
+  const shardOf = (key: string): Shard => {
+    if (shardCount === 1) return shards[0]!
+    let hash = 0
+    for (let i = Math.max(0, key.length - 4); i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0
+    return shards[(hash >>> 0) % shardCount]!
+  }
+  const entryAt = (key: string) => shardOf(key).entries.get(key)
   /** The live record itself at `key` (a rename pointer is not one). */
   const live = (key: string, at: number) => {
-    const entry = entries.get(key)
+    const entry = entryAt(key)
     return entry && entry.expiresAt > at && entry.movedTo === undefined ? entry : undefined
   }
   // Finding a Map's oldest entry costs JavaScriptCore a scan over the holes that earlier deletes
   // left at its front (about 9 µs per new session once full): one scan evicts a batch.
-  const evictBatch = Math.ceil(maxRecords / 64)
-  // Fewer than `recent` entries were put after one that moved within the last `recent` moves, so
-  // at least 3/4 of a full store lies before it, more than the next `recent` moves can evict.
-  const recent = Math.floor(maxRecords / 4)
-  let moves = 0
+  const evictBatch = Math.ceil(shardRecords / 64)
+  // Fewer than `recent` entries were put after one that moved within the last `recent` moves of
+  // its Map, so at least 3/4 of a full Map lies before it, more than its next `recent` moves can evict.
+  const recent = Math.floor(shardRecords / 4)
   /** Puts `entry` at `key` as the most recent write; `replacing` is the live entry it replaces, if any. */
   const put = (key: string, entry: Entry, replacing?: Entry) => {
-    if (replacing !== undefined && moves - replacing.moved < recent) {
+    const shard = shardOf(key)
+    const { entries } = shard
+    if (replacing !== undefined && shard.moves - replacing.moved < recent) {
       entry.moved = replacing.moved
       if (entry !== replacing) entries.set(key, entry) // an existing key keeps its place
       return
     }
     entries.delete(key)
-    if (entries.size >= maxRecords) {
+    if (entries.size >= shardRecords) {
       let evicted = 0
       for (const oldest of entries.keys()) {
         entries.delete(oldest)
         if (++evicted >= evictBatch) break
       }
     }
-    entry.moved = moves++
+    entry.moved = shard.moves++
     entries.set(key, entry)
   }
   /** Runs `change` on the live record's decoded data and stores the result. */
@@ -88,16 +111,20 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
     put(key, next, entry)
     return result
   }
+  /** Every entry of every Map, for the rare calls that scan the store (subjects, stats). */
+  function* everyEntry(): Generator<[string, Entry]> {
+    for (const { entries } of shards) yield* entries
+  }
   /** Deletes the record at `key` and the grace pointer to it, if any. */
   const remove = (key: string) => {
-    const pointer = entries.get(key)?.pointer
-    if (pointer !== undefined && entries.get(pointer)?.movedTo === key) entries.delete(pointer)
-    return entries.delete(key)
+    const pointer = entryAt(key)?.pointer
+    if (pointer !== undefined && entryAt(pointer)?.movedTo === key) shardOf(pointer).entries.delete(pointer)
+    return shardOf(key).entries.delete(key)
   }
 
   const store: FullSessionStore = {
     async get(key, at) {
-      const entry = entries.get(key)
+      const entry = entryAt(key)
       if (!entry || entry.expiresAt <= at) return undefined
       const target = entry.movedTo === undefined ? entry : live(entry.movedTo, at)
       const data = target && decodeData(target.json)
@@ -174,7 +201,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
     },
     async listSubject(subject, at) {
       const found: SessionSummary[] = []
-      for (const [key, entry] of entries) {
+      for (const [key, entry] of everyEntry()) {
         if (entry.subject !== subject || !live(key, at)) continue
         const { createdAt, lastSeenAt, expiresAt, userAgent, remembered = false } = entry
         found.push({ key, createdAt, lastSeenAt, expiresAt, remembered, ...(userAgent !== undefined && { userAgent }) })
@@ -183,19 +210,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
     },
     async destroySubject(subject) {
       let deleted = 0
-      for (const [key, entry] of entries) if (entry.subject === subject && remove(key)) deleted++
+      for (const [key, entry] of everyEntry()) if (entry.subject === subject && remove(key)) deleted++
       return deleted
     },
     async destroyAll() {
-      const count = entries.size
-      entries.clear()
+      let count = 0
+      for (const { entries } of shards) {
+        count += entries.size
+        entries.clear()
+      }
       return count
     },
     async prune(at, limit) {
       let deleted = 0
-      for (const [key, entry] of entries) {
-        if (deleted >= limit) break
-        if (entry.expiresAt <= at && entries.delete(key)) deleted++
+      for (const { entries } of shards) {
+        for (const [key, entry] of entries) {
+          if (deleted >= limit) return deleted
+          if (entry.expiresAt <= at && entries.delete(key)) deleted++
+        }
       }
       return deleted
     },
@@ -203,7 +235,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
       let live = 0
       let expired = 0
       let remembered = 0
-      for (const entry of entries.values()) {
+      for (const [, entry] of everyEntry()) {
         if (entry.expiresAt <= at) expired++
         else if (entry.movedTo === undefined) {
           live++
@@ -215,7 +247,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): FullSessionStore 
     async ping() {},
     async close() {
       stopPruner()
-      entries.clear()
+      for (const { entries } of shards) entries.clear()
     },
   }
   const stopPruner = startPruner(store, { intervalMs: pruneIntervalMs, batchSize: 1000, now, onError: () => {}, onPruned: options.onPruned })

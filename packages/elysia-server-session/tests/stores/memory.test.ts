@@ -95,3 +95,21 @@ test('a full memory store never evicts a record written within the last quarter 
   expect((await store.stats(at)).live).toBeLessThanOrEqual(64)
   await store.close()
 })
+
+test('a large memory store spreads its records over several Maps: never more than maxRecords, the oldest evicted, every recent write kept', async () => {
+  // 8,192 records are 8 Maps of 1,024, each with its own write order: eviction is by age within a Map.
+  const store = memoryStore({ maxRecords: 8192, pruneIntervalMs: 0 })
+  const at = 1_700_000_000_002
+  const keys = Array.from({ length: 3 * 8192 }, () => key())
+  for (const k of keys) await store.create(k, record({ views: 1 }), 1000)
+  const { live } = await store.stats(at)
+  expect(live).toBeLessThanOrEqual(8192)
+  expect(live).toBeGreaterThan(8192 - 8 * 16) // each Map evicts a 64th of its 1,024 at a time
+  for (const k of keys.slice(0, 1024)) expect(await store.get(k, at)).toBeUndefined()
+  for (const k of keys.slice(-1024)) expect(await store.get(k, at)).toBeDefined()
+  // Every Map answers for its own keys: increments, listings and deletes reach all of them.
+  for (const k of keys.slice(-64)) expect(await store.increment(k, 'views', 1, { now: at, maxBytes: 1000 })).toBe(2)
+  expect(await store.prune(at + 86_400_000 * 400, 100_000)).toBe(live)
+  expect((await store.stats(at)).live).toBe(0)
+  await store.close()
+})
