@@ -36,7 +36,7 @@ async function openStore(config: Config, logger: Logger, onPruned?: (count: numb
   if (config.store === 'postgres') return postgresStore({ ...config.postgres, ...common })
   if (config.store === 'redis-cluster' || config.store === 'redis-sentinel') {
     // ioredis, which only these two stores use, loads on demand: every other process is about
-    // 6 MB smaller at its peak under load (SQLite, 10,000 returning visitors: 97-98 MB against 103-104).
+    // 6 MB smaller at its peak under load (SQLite, 10,000 returning visitors: 97-99 MB against 105).
     const { redisClusterStore, redisSentinelStore } = await import('elysia-server-session/redis-cluster')
     const ha = { prefix: config.redisPrefix, replicaWaitMs: config.redisReplicaWait, warn: logger.warn }
     if (config.store === 'redis-cluster') return redisClusterStore({ nodes: config.redisClusterNodes, ...ha })
