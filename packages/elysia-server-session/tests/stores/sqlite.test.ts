@@ -280,6 +280,24 @@ describe('the row cache', () => {
     db.close()
   })
 
+  test('while few rows read from the table were read not long before, none joins the cache; when rereads return, rows join again', () => {
+    const db = new Database(':memory:')
+    const cache = createRowCache<number>(db, 4000)
+    // A store far larger than the cache, visited at random: its keys are almost never read twice soon.
+    for (let i = 0; i < 10_000; i++) cache.offer(`rare${i}`, i)
+    cache.offer('x', 1)
+    cache.offer('x', 2) // read again, not long after: it would join, but a cache this store churns is not worth the memory
+    for (let i = 0; i < 2000; i++) cache.offer(`once${i}`, i)
+    expect(cache.get('x')).toBeUndefined()
+    expect(cache.get('once1999')).toBe(1999) // probation still serves a request's own writes
+    // A working set that fits: its reads from the table are rereads, and its rows join again.
+    for (let pass = 0; pass < 50; pass++) for (let i = 0; i < 100; i++) cache.offer(`hot${i}`, pass)
+    for (let i = 0; i < 2000; i++) cache.offer(`later${i}`, i)
+    expect(cache.get('hot0')).toBe(49)
+    expect(cache.get('hot99')).toBe(49)
+    db.close()
+  })
+
   test('holds at most `capacity` rows, the newest ones: older generations are dropped whole', () => {
     const db = new Database(':memory:')
     const cache = createRowCache<number>(db, 4)
