@@ -12,11 +12,7 @@
  * turn the whole cache over every few thousand requests, for a hit rate of about 2 % and a heap tens
  * of megabytes larger. Until then the row waits in a small probation set, which the writes of the
  * same request find; the keys seen are remembered as fingerprints in a typed array, allocating
- * nothing per read. And while few of the rows read from the table were read not long before (what a
- * cache this size would hit), none joins at all: at a million sessions visited at random about 5 %
- * are, and the cache would only grow the heap (13-14 MB of peak RSS within 15 s of such load) for
- * a hit rate of 2 %. The share is taken again every few thousand reads, so a working set that fits
- * starts joining again.
+ * nothing per read. While under 1 in 8 reads from the table are such rereads, none joins.
  *
  * Reads outside a transaction ask once per turn of the event loop (an autocommit statement costs
  * a few microseconds of WAL locking): every read in that turn sees the database as of that
@@ -31,7 +27,7 @@ export type RowCache<Row> = {
   /** The same check, always, for use inside a transaction. */
   checkInTransaction(): void
   get(key: string): Row | undefined
-  /** A row just read from the table: cached if its key was read from the table recently (and such rereads are not rare), else on probation. */
+  /** A row just read from the table: cached if its key was read from the table recently, else on probation. */
   offer(key: string, row: Row): void
   /** Caches `row` at once (a session the store just moved to `key`). */
   set(key: string, row: Row): void

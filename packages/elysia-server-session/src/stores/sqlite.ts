@@ -46,8 +46,8 @@ export type SqliteStoreOptions = {
    * it keeps): 10,000 cached rows are about 14 MB.
    * The cache keeps between half of this and all of it (two generations), so 20,000 holds 10,000
    * returning visitors whole. A row joins it on its second read from the table, not long after the
-   * first, so that visitors of a much larger store who come back rarely do not churn it; and none
-   * joins while such second reads are rare (under 1 in 8 reads from the table). @default 20000
+   * first, so that visitors of a much larger store who come back rarely do not churn it (nor while
+   * under 1 in 8 reads from the table are such second reads). @default 20000
    */
   cacheSize?: number
   /** Milliseconds between sweeps of expired records; 0 turns the sweep off. @default 60000 */
