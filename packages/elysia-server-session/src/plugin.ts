@@ -111,12 +111,10 @@ function sessionPlugin<T extends JsonShape<T>, F extends JsonShape<F> = FlashMes
     })
     .resolve({ as: 'global' }, async ({ set, request, path }) => {
       // Before the session loads, so a refused request never reaches the store; here rather than in
-      // a hook of its own, which costs every request its call even when the method is safe.
-      if (checkOrigin && !csrf.isSafe(request.method)) {
-        const reason = csrf.refusal(request.headers, request.method, path, () => originOf(request, server, trustProxy))
-        // Typed `never`: the answer ends the request, and its type would otherwise name Elysia internals in the .d.ts.
-        if (reason) return status(403, refuse(request, reason)) as never
-      }
+      // a hook of its own, whose call every request would pay.
+      const reason = checkOrigin && csrf.refusal(request.headers, request.method, path, () => originOf(request, server, trustProxy))
+      // Typed `never`: the answer ends the request, and its type would otherwise name Elysia internals in the .d.ts.
+      if (reason) return status(403, refuse(request, reason)) as never
       const vary = set.headers.vary
       // Once, also when a second session plugin (another cookie) runs on the same route.
       if (!vary) set.headers.vary = 'Cookie'

@@ -60,9 +60,8 @@ describe('the tarball', () => {
     // A budget against shipping what users do not need (tests, sources, maps): 64 KiB held three stores;
     // the PostgreSQL store added about 4 KB packed, the `./redis-cluster` entry about 7 KB, flash messages,
     // remember me and their conformance tests (with the README's recipes) about 4 KB, the log restart
-    // of the SQLite store's checkpoints and `onStoreCall` about 2 KB; moving the origin check into the
-    // plugin's resolve took it 2 bytes over 90 KiB.
-    expect(size).toBeLessThan(92 * 1024)
+    // of the SQLite store's checkpoints and `onStoreCall` about 2 KB.
+    expect(size).toBeLessThan(90 * 1024)
   })
 
   test('its package.json has no workspace: or catalog: range', async () => {
